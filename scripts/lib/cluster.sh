@@ -1,0 +1,138 @@
+# cluster.sh - a makuo test cluster: N network namespaces on one bridge, one makuosan each.
+# Source it; then: cluster_up N, node_msync I ARGS..., node_stop I, node_kill I, node_start I,
+# node_loss I PCT, node_rate I MBIT, cluster_down. Everything is torn down by cluster_down,
+# which callers register with `trap cluster_down EXIT`.
+# Env: MK_PREFIX (netns prefix, default mk$$), MK_WORK (scratch dir), MK_SUBNET (10.213.x),
+#      MAKUO_BIN (dir holding makuosan and msync), MK_GROUP (multicast group), MK_DAEMON_ARGS.
+: "${MK_PREFIX:=mk$$}"
+: "${MK_WORK:=$(mktemp -d /tmp/makuo-cluster.XXXXXX)}"
+: "${MK_SUBNET:=10.213.$(( $$ % 200 + 20 ))}"
+: "${MK_GROUP:=239.255.10.$(( $$ % 200 + 20 ))}"
+: "${MAKUO_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" 2>/dev/null && pwd)}"
+MK_BR="${MK_PREFIX}br"
+MK_N=0
+
+mk_log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+node_ns() { echo "${MK_PREFIX}n$1"; }
+node_ip() { echo "${MK_SUBNET}.$(( $1 + 1 ))"; }
+node_base() { echo "$MK_WORK/nodes/$1/base"; }
+node_sock() { echo "$MK_WORK/nodes/$1/console.sock"; }
+node_logf() { echo "$MK_WORK/nodes/$1/makuosan.log"; }
+node_name() { echo "node$1"; }
+# Run a command in node I's network namespace only: the mount namespace stays shared.
+nsx() { local i=$1; shift; nsenter --net="/run/netns/$(node_ns "$i")" "$@"; }
+node_msync() { local i=$1; shift; "$MAKUO_BIN/msync" -c "unix:$(node_sock "$i")" "$@"; }
+
+node_start() {
+  local i=$1
+  mkdir -p "$(node_base "$i")" "$MK_WORK/nodes/$i/state"
+  # shellcheck disable=SC2086
+  nsx "$i" "$MAKUO_BIN/makuosan" -n -b "$(node_base "$i")" -U "$(node_sock "$i")" \
+    -m "$MK_GROUP" --name "$(node_name "$i")" --state-dir "$MK_WORK/nodes/$i/state" \
+    ${MK_DAEMON_ARGS:-} >>"$(node_logf "$i")" 2>&1 &
+  echo $! > "$MK_WORK/nodes/$i/pid"
+  local t=$((SECONDS + 10))
+  until [ -S "$(node_sock "$i")" ] && node_msync "$i" --status >/dev/null 2>&1; do
+    if [ $SECONDS -ge $t ]; then mk_log "node $i did not start"; cat "$(node_logf "$i")" >&2; return 1; fi
+    kill -0 "$(cat "$MK_WORK/nodes/$i/pid")" 2>/dev/null || { mk_log "node $i died"; cat "$(node_logf "$i")" >&2; return 1; }
+    sleep 0.05
+  done
+}
+
+node_pid() { cat "$MK_WORK/nodes/$1/pid" 2>/dev/null; }
+
+# Stops only the daemon we started (pid checked against its command name).
+node_signal() {
+  local i=$1 sig=$2 pid
+  pid=$(node_pid "$i") || return 0
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = makuosan ] || return 0
+  kill "-$sig" "$pid" 2>/dev/null
+  local t=$((SECONDS + 10))
+  while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $t ]; do sleep 0.05; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$MK_WORK/nodes/$i/pid"
+}
+node_stop() { node_signal "$1" TERM; }
+node_kill() { node_signal "$1" KILL; }
+
+node_loss() {  # node_loss I PCT: drop PCT% of packets arriving at node I (nftables, random)
+  local i=$1 pct=$2 thr
+  thr=$(awk "BEGIN{print int($pct*100+0.5)}")
+  nsx "$i" nft delete table netdev mkloss 2>/dev/null || true
+  [ "$thr" -gt 0 ] || return 0
+  nsx "$i" nft -f - <<NFT
+table netdev mkloss {
+  chain in {
+    type filter hook ingress device "eth0" priority 0; policy accept;
+    meta protocol ip numgen random mod 10000 < $thr counter drop
+  }
+}
+NFT
+}
+
+node_rate() {  # node_rate I MBIT: tbf on both ends of node I's link
+  local i=$1 r=$2
+  tc qdisc replace dev "${MK_PREFIX}v$i" root tbf rate "${r}mbit" burst 32kb latency 20ms
+  nsx "$i" tc qdisc replace dev eth0 root tbf rate "${r}mbit" burst 32kb latency 20ms
+}
+
+node_link() {  # node_link I up|down
+  ip link set "${MK_PREFIX}v$1" "$2"
+}
+
+cluster_up() {  # cluster_up N: namespaces, bridge, daemons
+  local n=$1 i ns
+  MK_N=$n
+  mkdir -p "$MK_WORK"
+  echo "$MK_PREFIX" > "$MK_WORK/prefix"
+  ip link add "$MK_BR" type bridge
+  ip link set "$MK_BR" type bridge mcast_snooping 0 stp_state 0
+  ip link set "$MK_BR" up
+  for i in $(seq 1 "$n"); do
+    ns=$(node_ns "$i")
+    ip netns add "$ns"
+    ip link add "${MK_PREFIX}v$i" type veth peer name "${MK_PREFIX}p$i"
+    ip link set "${MK_PREFIX}p$i" netns "$ns"
+    nsx "$i" ip link set "${MK_PREFIX}p$i" name eth0
+    nsx "$i" ip link set lo up
+    nsx "$i" ip addr add "$(node_ip "$i")/24" dev eth0
+    nsx "$i" ip link set eth0 up
+    nsx "$i" ip route add 224.0.0.0/4 dev eth0
+    ip link set "${MK_PREFIX}v$i" master "$MK_BR" up
+    ethtool -K "${MK_PREFIX}v$i" tso off gso off gro off >/dev/null 2>&1 || true
+    nsx "$i" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true
+  done
+  for i in $(seq 1 "$n"); do node_start "$i" || return 1; done
+  wait_members "$n"
+}
+
+# Polls until every node sees the other N-1 (deadline 15 s).
+wait_members() {
+  local n=$1 i t=$((SECONDS + 15))
+  for i in $(seq 1 "$n"); do
+    [ -f "$MK_WORK/nodes/$i/pid" ] || continue
+    local want=$(( $(ls "$MK_WORK"/nodes/*/pid 2>/dev/null | wc -l) - 1 ))
+    until node_msync "$i" --members 2>/dev/null | grep -q "^Total: $want members"; do
+      [ $SECONDS -lt $t ] || { mk_log "node $i: members did not converge"; node_msync "$i" --members >&2; return 1; }
+      sleep 0.1
+    done
+  done
+}
+
+cluster_down() {
+  local i d
+  for d in "$MK_WORK"/nodes/*/; do
+    [ -d "$d" ] || continue
+    i=$(basename "$d")
+    node_stop "$i"
+  done
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${MK_PREFIX}n[0-9]+$"); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  ip link del "$MK_BR" 2>/dev/null || true
+  [ -n "${MK_KEEP:-}" ] || rm -rf "$MK_WORK"
+}
+
+# tree_sig DIR [--no-owner]: type, mode, owner, size, mtime (ns), link target and content
+# hash of everything below DIR, one line each, sorted: equal output = identical trees.
+tree_sig() { python3 "$(dirname "${BASH_SOURCE[0]}")/treesig.py" "$@"; }

@@ -1,0 +1,236 @@
+#include "sync/engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+namespace makuo {
+
+Engine::Engine(EngineConfig cfg, Transport& net, wire::NodeId id)
+    : cfg_(std::move(cfg)),
+      net_(net),
+      id_(id),
+      members_(cfg_.expiry),
+      pacer_(cfg_.rate_bytes),
+      committer_(cfg_.recv.basefd),
+      next_sid_(uint32_t(std::random_device{}())) {}
+
+Engine::~Engine() {
+  committer_.flush();
+  receiving_.clear();
+}
+
+void Engine::announce(wire::Type t, const Endpoint& to) {
+  wire::Announce a{cfg_.name, cfg_.version, 0};
+  if (cfg_.recv.readonly) a.flags |= wire::kAnnounceReadOnly;
+  if (cfg_.nosend) a.flags |= wire::kAnnounceNoSend;
+  wire::Bytes b;
+  wire::encode(b, id_, t, a);
+  net_.send(to, b);
+}
+
+void Engine::start(TimePoint now) {
+  announce(wire::Type::Hello, net_.group());
+  next_heartbeat_ = now + cfg_.heartbeat;
+}
+
+void Engine::stop(TimePoint now) {
+  (void)now;
+  for (auto& [sid, s] : sending_) s->abort(net_);
+  committer_.flush();
+  announce(wire::Type::Bye, net_.group());
+}
+
+void Engine::member_gone(const Member& m, const std::string& why) {
+  spdlog::warn("member {} ({}) left: {}", m.name, m.ep.str(), why);
+  for (auto& [sid, s] : sending_) s->drop_target(m.id, why);
+}
+
+void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint now) {
+  ++stats_.rx_packets;
+  stats_.rx_bytes += pkt.size();
+  wire::Header h;
+  if (auto err = wire::decode_header(pkt, h); err != wire::Error::Ok) {
+    if (!pkt.empty() && pkt[0] == 7) {
+      ++stats_.drop_makuosan;  // a makuosan 1.3.x daemon on the same group and port
+    } else if (err == wire::Error::Truncated) {
+      ++stats_.drop_truncated;
+    } else if (err == wire::Error::BadMagic) {
+      ++stats_.drop_magic;
+    } else if (err == wire::Error::BadVersion) {
+      ++stats_.drop_version;
+    } else {
+      ++stats_.drop_malformed;
+    }
+    return;
+  }
+  if (h.node == id_) return;  // our own multicast looped back
+  auto body = pkt.subspan(wire::kHeaderSize);
+  auto bad = [&] { ++stats_.drop_malformed; };
+  members_.touch(h.node, now);
+  switch (h.type) {
+    case wire::Type::Hello:
+    case wire::Type::Heartbeat: {
+      wire::Announce a;
+      if (wire::decode(body, a) != wire::Error::Ok) return bad();
+      if (members_.announce(h.node, a, from, now)) spdlog::info("member {} ({}) joined", a.name, from.str());
+      if (h.type == wire::Type::Hello) announce(wire::Type::Heartbeat, from);
+      return;
+    }
+    case wire::Type::Bye: {
+      if (const Member* m = members_.find(h.node)) {
+        Member copy = *m;
+        members_.remove(h.node);
+        member_gone(copy, "left the cluster (daemon stopped)");
+      }
+      return;
+    }
+    case wire::Type::Manifest: {
+      wire::Manifest m;
+      if (wire::decode(body, m) != wire::Error::Ok) return bad();
+      auto key = std::make_pair(h.node, m.sid);
+      auto it = receiving_.find(key);
+      if (it == receiving_.end()) {
+        ++stats_.sessions_received;
+        it = receiving_
+                 .emplace(key, std::make_unique<RecvSession>(id_, h.node, from, m.sid, cfg_.recv,
+                                                             committer_, rstats_, now))
+                 .first;
+      }
+      it->second->on_manifest(m, now);
+      return;
+    }
+    case wire::Type::Data: {
+      wire::Data d;
+      if (wire::decode(body, d) != wire::Error::Ok) return bad();
+      auto it = receiving_.find({h.node, d.sid});
+      if (it == receiving_.end()) return void(++stats_.drop_unknown_session);
+      it->second->on_data(d, now);
+      if (committer_.pending() >= 256) committer_.flush();
+      return;
+    }
+    case wire::Type::Poll: {
+      wire::Poll p;
+      if (wire::decode(body, p) != wire::Error::Ok) return bad();
+      auto it = receiving_.find({h.node, p.sid});
+      if (it == receiving_.end()) return void(++stats_.drop_unknown_session);
+      committer_.flush();  // answer with everything that is ready
+      it->second->on_poll(p, now, net_);
+      return;
+    }
+    case wire::Type::End: {
+      wire::End e;
+      if (wire::decode(body, e) != wire::Error::Ok) return bad();
+      auto it = receiving_.find({h.node, e.sid});
+      if (it == receiving_.end()) return;
+      committer_.flush();
+      it->second->flush(now, net_);
+      receiving_.erase(it);
+      return;
+    }
+    case wire::Type::DeleteAck: {
+      wire::DeleteAck a;
+      if (wire::decode(body, a) != wire::Error::Ok) return bad();
+      auto it = receiving_.find({h.node, a.sid});
+      if (it != receiving_.end()) it->second->on_delete_ack(a, now);
+      return;
+    }
+    case wire::Type::Report: {
+      wire::Report r;
+      if (wire::decode(body, r) != wire::Error::Ok) return bad();
+      auto it = sending_.find(r.sid);
+      if (it == sending_.end()) return void(++stats_.drop_unknown_session);
+      it->second->on_report(h.node, r, now);
+      return;
+    }
+    case wire::Type::Nack: {
+      wire::Nack n;
+      if (wire::decode(body, n) != wire::Error::Ok) return bad();
+      auto it = sending_.find(n.sid);
+      if (it == sending_.end()) return void(++stats_.drop_unknown_session);
+      it->second->on_nack(h.node, n, now);
+      return;
+    }
+    case wire::Type::DeleteReport: {
+      wire::DeleteReport r;
+      if (wire::decode(body, r) != wire::Error::Ok) return bad();
+      auto it = sending_.find(r.sid);
+      if (it == sending_.end()) return void(++stats_.drop_unknown_session);
+      it->second->on_delete_report(h.node, r, now, net_);
+      return;
+    }
+  }
+}
+
+TimePoint Engine::on_timer(TimePoint now) {
+  if (now >= next_heartbeat_) {
+    announce(wire::Type::Heartbeat, net_.group());
+    next_heartbeat_ = now + cfg_.heartbeat;
+  }
+  for (auto& m : members_.expire(now)) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.expiry).count();
+    member_gone(m, "left the cluster (no heartbeat for " + std::to_string(ms) + "ms)");
+  }
+  if (committer_.due(now)) committer_.flush();
+  for (auto it = receiving_.begin(); it != receiving_.end();) {
+    it->second->flush(now, net_);
+    if (now - it->second->last_activity() > cfg_.recv_gc) {
+      spdlog::warn("receive session {} abandoned by its sender", it->second->describe());
+      committer_.flush();
+      it = receiving_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  TimePoint next = std::min(next_heartbeat_, committer_.deadline());
+  next = std::min(next, now + 500ms);  // membership expiry granularity
+  bool blocked = false;
+  for (auto it = sending_.begin(); it != sending_.end();) {
+    SendSession& s = *it->second;
+    if (!blocked && !s.pump(now, pacer_, net_)) blocked = true;
+    if (s.finished()) {
+      it = sending_.erase(it);
+      continue;
+    }
+    TimePoint d = s.deadline(now);
+    if (d <= now) d = std::max(pacer_.next_send(now), now + 100us);
+    next = std::min(next, d);
+    ++it;
+  }
+  return next;
+}
+
+uint32_t Engine::start_session(SessionRequest req, SessionSink sink, TimePoint now) {
+  uint32_t sid = ++next_sid_;
+  ++stats_.sessions_sent;
+  auto s = std::make_unique<SendSession>(sid, id_, cfg_.recv.basefd, std::move(req),
+                                         std::move(sink), cfg_.tuning, now);
+  sending_.emplace(sid, std::move(s));
+  return sid;
+}
+
+void Engine::cancel_session(uint32_t sid) {
+  auto it = sending_.find(sid);
+  if (it == sending_.end()) return;
+  it->second->abort(net_);
+  sending_.erase(it);
+}
+
+const SendSession* Engine::session(uint32_t sid) const {
+  auto it = sending_.find(sid);
+  return it == sending_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> Engine::session_lines() const {
+  std::vector<std::string> v;
+  for (auto& [sid, s] : sending_) v.push_back(s->describe());
+  return v;
+}
+
+std::vector<std::string> Engine::receive_lines() const {
+  std::vector<std::string> v;
+  for (auto& [k, s] : receiving_) v.push_back(s->describe());
+  return v;
+}
+
+}  // namespace makuo

@@ -1,0 +1,78 @@
+// One node of the cluster without its sockets: membership, the pushes it drives, the pushes it
+// receives, batched commits. Fed packets and timer ticks; talks through a Transport.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sync/commit.hpp"
+#include "sync/membership.hpp"
+#include "sync/recv_session.hpp"
+#include "sync/send_session.hpp"
+#include "sync/transport.hpp"
+
+namespace makuo {
+
+struct EngineConfig {
+  std::string name;
+  std::string version;
+  ReceiverConfig recv;
+  bool nosend = false;  // -s
+  SessionTuning tuning;
+  Duration heartbeat = 1s;
+  Duration expiry = 3500ms;  // a silent member leaves after this
+  Duration recv_gc = 60s;    // a receive session whose sender went silent is dropped
+  uint64_t rate_bytes = 0;   // -T; 0 = as fast as the socket takes it
+};
+
+struct EngineStats {
+  uint64_t rx_packets = 0, rx_bytes = 0;
+  uint64_t drop_truncated = 0, drop_magic = 0, drop_makuosan = 0, drop_version = 0,
+           drop_malformed = 0, drop_unknown_session = 0;
+  uint64_t sessions_sent = 0, sessions_received = 0;
+};
+
+class Engine {
+ public:
+  Engine(EngineConfig cfg, Transport& net, wire::NodeId id);
+  ~Engine();
+  void start(TimePoint now);
+  void stop(TimePoint now);
+  void on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint now);
+  // Does everything that is due and returns when it wants to be called again.
+  TimePoint on_timer(TimePoint now);
+
+  // Starts a push; sink.done is called once when every target has answered or was dropped.
+  uint32_t start_session(SessionRequest req, SessionSink sink, TimePoint now);
+  void cancel_session(uint32_t sid);
+  const SendSession* session(uint32_t sid) const;
+
+  wire::NodeId id() const { return id_; }
+  const EngineConfig& config() const { return cfg_; }
+  const Membership& members() const { return members_; }
+  const EngineStats& stats() const { return stats_; }
+  const RecvStats& recv_stats() const { return rstats_; }
+  const Committer& committer() const { return committer_; }
+  std::vector<std::string> session_lines() const;
+  std::vector<std::string> receive_lines() const;
+
+ private:
+  void announce(wire::Type t, const Endpoint& to);
+  void member_gone(const Member& m, const std::string& why);
+
+  EngineConfig cfg_;
+  Transport& net_;
+  wire::NodeId id_;
+  Membership members_;
+  Pacer pacer_;
+  Committer committer_;
+  RecvStats rstats_;
+  EngineStats stats_;
+  uint32_t next_sid_;
+  TimePoint next_heartbeat_{};
+  std::map<uint32_t, std::unique_ptr<SendSession>> sending_;
+  std::map<std::pair<wire::NodeId, uint32_t>, std::unique_ptr<RecvSession>> receiving_;
+};
+
+}  // namespace makuo

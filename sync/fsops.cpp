@@ -1,0 +1,208 @@
+#include "sync/fsops.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <pwd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+#include "sync/hash.hpp"
+#include "sync/paths.hpp"
+
+namespace makuo {
+
+void Fd::reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+int open_beneath(int basefd, std::string_view rel, int flags, mode_t mode) {
+  std::string p = rel.empty() ? std::string(".") : std::string(rel);
+  struct open_how how {};
+  how.flags = uint64_t(flags | O_CLOEXEC);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long fd = syscall(SYS_openat2, basefd, p.c_str(), &how, sizeof how);
+    if (fd >= 0) return int(fd);
+    if (errno == EINTR || errno == EAGAIN) continue;
+    return -errno;
+  }
+}
+
+int ensure_dir(int basefd, std::string_view rel) {
+  int fd = open_beneath(basefd, rel, O_RDONLY | O_DIRECTORY);
+  if (fd >= 0 || (fd != -ENOENT && fd != -ENOTDIR && fd != -ELOOP)) return fd;
+  Fd cur(dup(basefd));
+  if (!cur) return -errno;
+  size_t start = 0;
+  while (start < rel.size()) {
+    size_t end = rel.find('/', start);
+    if (end == std::string_view::npos) end = rel.size();
+    std::string comp(rel.substr(start, end - start));
+    int next = open_beneath(cur.get(), comp, O_RDONLY | O_DIRECTORY);
+    if (next == -ENOTDIR || next == -ELOOP) {
+      // A file or symlink stands where the sender has a directory: the push wins.
+      if (unlinkat(cur.get(), comp.c_str(), 0) != 0) return -errno;
+      next = -ENOENT;
+    }
+    if (next == -ENOENT) {
+      if (mkdirat(cur.get(), comp.c_str(), 0755) != 0 && errno != EEXIST) return -errno;
+      next = open_beneath(cur.get(), comp, O_RDONLY | O_DIRECTORY);
+    }
+    if (next < 0) return next;
+    cur = Fd(next);
+    start = end + 1;
+  }
+  return cur.release();
+}
+
+int lstat_beneath(int basefd, std::string_view rel, struct stat& st) {
+  if (rel.empty()) return fstat(basefd, &st) == 0 ? 0 : errno;
+  int dfd = open_beneath(basefd, parent_of(rel), O_RDONLY | O_DIRECTORY);
+  if (dfd < 0) return -dfd;
+  Fd d(dfd);
+  std::string leaf(leaf_of(rel));
+  return fstatat(d.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+}
+
+int remove_tree_at(int dirfd, const std::string& name) {
+  if (unlinkat(dirfd, name.c_str(), 0) == 0) return 0;
+  if (errno != EISDIR && errno != EPERM) return errno;
+  int sub = openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (sub < 0) return errno;
+  DIR* d = fdopendir(sub);
+  if (!d) {
+    int e = errno;
+    close(sub);
+    return e;
+  }
+  int err = 0;
+  while (dirent* de = readdir(d)) {
+    std::string n = de->d_name;
+    if (n == "." || n == "..") continue;
+    if (int e = remove_tree_at(::dirfd(d), n); e && !err) err = e;
+  }
+  closedir(d);
+  if (unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && !err) err = errno;
+  return err;
+}
+
+std::string temp_name() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return std::string(kTempPrefix) + buf;
+}
+
+wire::Kind kind_of(mode_t m) {
+  switch (m & S_IFMT) {
+    case S_IFDIR: return wire::Kind::Dir;
+    case S_IFLNK: return wire::Kind::Symlink;
+    case S_IFIFO: return wire::Kind::Fifo;
+    case S_IFCHR: return wire::Kind::CharDev;
+    case S_IFBLK: return wire::Kind::BlockDev;
+    default: return wire::Kind::File;
+  }
+}
+
+mode_t type_bits(wire::Kind k) {
+  switch (k) {
+    case wire::Kind::Dir: return S_IFDIR;
+    case wire::Kind::Symlink: return S_IFLNK;
+    case wire::Kind::Fifo: return S_IFIFO;
+    case wire::Kind::CharDev: return S_IFCHR;
+    case wire::Kind::BlockDev: return S_IFBLK;
+    default: return S_IFREG;
+  }
+}
+
+int64_t mtime_ns(const struct stat& st) {
+  return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+namespace {
+std::mutex g_names_mu;
+std::unordered_map<uid_t, std::string> g_user_names;
+std::unordered_map<gid_t, std::string> g_group_names;
+std::unordered_map<std::string, uid_t> g_user_ids;
+std::unordered_map<std::string, gid_t> g_group_ids;
+
+const std::string& user_name(uid_t uid) {
+  std::lock_guard lk(g_names_mu);
+  auto [it, fresh] = g_user_names.try_emplace(uid);
+  if (fresh) {
+    if (passwd* pw = getpwuid(uid)) it->second = pw->pw_name;
+  }
+  return it->second;
+}
+
+const std::string& group_name(gid_t gid) {
+  std::lock_guard lk(g_names_mu);
+  auto [it, fresh] = g_group_names.try_emplace(gid);
+  if (fresh) {
+    if (group* gr = getgrgid(gid)) it->second = gr->gr_name;
+  }
+  return it->second;
+}
+}  // namespace
+
+wire::Entry entry_from_stat(const struct stat& st, std::string path) {
+  wire::Entry e;
+  e.kind = kind_of(st.st_mode);
+  e.mode = st.st_mode & 07777;
+  e.uid = st.st_uid;
+  e.gid = st.st_gid;
+  e.user = user_name(st.st_uid);
+  e.group = group_name(st.st_gid);
+  e.size = e.kind == wire::Kind::File || e.kind == wire::Kind::Symlink ? uint64_t(st.st_size) : 0;
+  e.mtime_ns = mtime_ns(st);
+  if (e.kind == wire::Kind::CharDev || e.kind == wire::Kind::BlockDev) e.rdev = st.st_rdev;
+  e.path = std::move(path);
+  return e;
+}
+
+uid_t local_uid(const wire::Entry& e) {
+  if (e.user.empty()) return e.uid;
+  std::lock_guard lk(g_names_mu);
+  auto [it, fresh] = g_user_ids.try_emplace(e.user, uid_t(-1));
+  if (fresh) {
+    if (passwd* pw = getpwnam(e.user.c_str())) it->second = pw->pw_uid;
+  }
+  return it->second == uid_t(-1) ? e.uid : it->second;
+}
+
+gid_t local_gid(const wire::Entry& e) {
+  if (e.group.empty()) return e.gid;
+  std::lock_guard lk(g_names_mu);
+  auto [it, fresh] = g_group_ids.try_emplace(e.group, gid_t(-1));
+  if (fresh) {
+    if (group* gr = getgrnam(e.group.c_str())) it->second = gr->gr_gid;
+  }
+  return it->second == gid_t(-1) ? e.gid : it->second;
+}
+
+int hash_fd(int fd, uint64_t from, Hasher& h) {
+  static thread_local std::vector<uint8_t> buf(1 << 18);
+  uint64_t off = from;
+  for (;;) {
+    ssize_t n = pread(fd, buf.data(), buf.size(), off_t(off));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return 0;
+    h.update({buf.data(), size_t(n)});
+    off += uint64_t(n);
+  }
+}
+
+}  // namespace makuo

@@ -1,0 +1,68 @@
+// File-system primitives that never leave the base directory: every open goes through
+// openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so a symlink on the way (planted by anyone)
+// is refused instead of followed.
+#pragma once
+#include <sys/stat.h>
+
+#include <string>
+#include <string_view>
+
+#include "sync/wire.hpp"
+
+namespace makuo {
+
+// RAII file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = o.release();
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void reset();
+
+ private:
+  int fd_ = -1;
+};
+
+// rel == "" opens the base itself. Returns fd or -errno.
+int open_beneath(int basefd, std::string_view rel, int flags, mode_t mode = 0);
+
+// Opens directory rel (creating missing components 0755 and replacing non-directories that
+// stand in the way, as makuosan does). Returns fd or -errno.
+int ensure_dir(int basefd, std::string_view rel);
+
+// lstat of rel beneath base. Returns 0 or errno.
+int lstat_beneath(int basefd, std::string_view rel, struct stat& st);
+
+// Removes name in dirfd, recursively for directories, never following symlinks. 0 or errno.
+int remove_tree_at(int dirfd, const std::string& name);
+
+// A fresh temporary name (kTempPrefix + random hex) for a sibling of the target.
+std::string temp_name();
+
+// Metadata of a stat result as it travels (owner names looked up with a cache).
+wire::Entry entry_from_stat(const struct stat& st, std::string path);
+wire::Kind kind_of(mode_t m);
+mode_t type_bits(wire::Kind k);
+
+// Local uid/gid for an entry: by name when known here, else the numeric id.
+uid_t local_uid(const wire::Entry& e);
+gid_t local_gid(const wire::Entry& e);
+
+int64_t mtime_ns(const struct stat& st);
+
+}  // namespace makuo

@@ -1,0 +1,299 @@
+// makuosan: the daemon. Start-up order follows makuosan 1.3.6 (sockets, console, chroot,
+// privileges, daemonize), with a real privilege drop.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <utility>  // before Asio: Boost 1.74 needs std::exchange
+#include <boost/asio.hpp>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "ctl/console_server.hpp"
+#include "sync/engine.hpp"
+#include "sync/fsops.hpp"
+#include "sync/options.hpp"
+#include "sync/paths.hpp"
+#include "sync/udp_node.hpp"
+#include "sync/version.hpp"
+
+using namespace makuo;
+
+namespace {
+
+[[noreturn]] void die(const std::string& msg) {
+  fprintf(stderr, "makuosan: %s\n", msg.c_str());
+  spdlog::critical("{}", msg);
+  exit(1);
+}
+
+spdlog::level::level_enum level_for(int d) {
+  if (d >= 9) return spdlog::level::trace;
+  if (d >= 2) return spdlog::level::debug;
+  return spdlog::level::info;
+}
+
+// Removes temporaries that a crash left behind (they are never the only copy of anything).
+size_t remove_stale_temps(int dirfd) {
+  size_t n = 0;
+  int dup_fd = dup(dirfd);
+  DIR* d = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
+  if (!d) {
+    if (dup_fd >= 0) close(dup_fd);
+    return 0;
+  }
+  rewinddir(d);  // a dup shares the offset of a descriptor read before
+  std::vector<std::string> subdirs;
+  while (dirent* de = readdir(d)) {
+    std::string name = de->d_name;
+    if (name == "." || name == "..") continue;
+    if (is_temp_name(name)) {
+      if (remove_tree_at(dirfd, name) == 0) ++n;
+    } else if (de->d_type == DT_DIR) {
+      subdirs.push_back(name);
+    }
+  }
+  closedir(d);
+  for (auto& s : subdirs) {
+    int fd = openat(dirfd, s.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    n += remove_stale_temps(fd);
+    close(fd);
+  }
+  return n;
+}
+
+uint32_t parse_ipv4(const std::string& s, const char* what) {
+  in_addr a{};
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1) die(std::string("invalid ") + what + ": " + s);
+  return ntohl(a.s_addr);
+}
+
+struct Ids {
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::vector<gid_t> groups;
+};
+
+Ids resolve_ids(const DaemonOptions& o) {
+  Ids ids;
+  if (!o.user.empty()) {
+    if (passwd* pw = getpwnam(o.user.c_str())) {
+      ids.uid = pw->pw_uid;
+      ids.gid = pw->pw_gid;  // as makuosan: -u NAME also brings its primary group
+    } else {
+      char* end = nullptr;
+      long v = strtol(o.user.c_str(), &end, 10);
+      if (*end || v < 0) die("unknown user: " + o.user);
+      ids.uid = uid_t(v);
+    }
+  }
+  auto gid_of = [](const std::string& g) {
+    if (group* gr = getgrnam(g.c_str())) return gr->gr_gid;
+    char* end = nullptr;
+    long v = strtol(g.c_str(), &end, 10);
+    if (*end || v < 0) die("unknown group: " + g);
+    return gid_t(v);
+  };
+  if (!o.group.empty()) ids.gid = gid_of(o.group);
+  for (auto& g : o.groups) ids.groups.push_back(gid_of(g));
+  return ids;
+}
+
+void drop_privileges(const Ids& ids) {
+  if (!ids.uid && !ids.gid && ids.groups.empty()) return;
+  std::vector<gid_t> groups = ids.groups;
+  if (groups.empty() && ids.gid) groups.push_back(*ids.gid);
+  if (geteuid() == 0 && setgroups(groups.size(), groups.data()) != 0)
+    die(std::string("setgroups: ") + strerror(errno));
+  if (ids.gid && setresgid(*ids.gid, *ids.gid, *ids.gid) != 0)
+    die(std::string("setgid: ") + strerror(errno));
+  if (ids.uid && setresuid(*ids.uid, *ids.uid, *ids.uid) != 0)
+    die(std::string("setuid: ") + strerror(errno));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  DaemonOptions o;
+  switch (parse_daemon_options(argc, argv, o)) {
+    case ParseResult::ExitOk: return 0;
+    case ParseResult::ExitError: return 1;
+    case ParseResult::Run: break;
+  }
+  auto console_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  auto logger = std::make_shared<spdlog::logger>("makuosan", console_sink);
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(level_for(o.loglevel));
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+
+  if (!o.keyfile.empty())
+    die("-k: cluster keys are not available in this version yet; refusing to start rather than "
+        "run without the protection the key file asks for");
+  if (o.base.empty()) {
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) die("getcwd failed");
+    o.base = cwd;
+  }
+  char real[PATH_MAX];
+  if (!realpath(o.base.c_str(), real)) die("base directory " + o.base + ": " + strerror(errno));
+  std::string base = real;
+  int basefd = open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (basefd < 0) die("base directory " + base + ": " + strerror(errno));
+
+  std::optional<std::string> password;
+  if (!o.passfile.empty()) {
+    std::ifstream f(o.passfile);
+    std::string content((std::istreambuf_iterator<char>(f)), {});
+    if (!f.good() && !f.eof()) die("can't read password file " + o.passfile);
+    if (content.size() < 4 || content.size() > 63)
+      die("password file " + o.passfile + " must hold 4 to 63 bytes");
+    content = content.substr(0, content.find_first_of("\r\n"));
+    password = content;
+  }
+  Ids ids = resolve_ids(o);
+
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;  // in-flight files each hold a descriptor or two
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (o.core) {
+    prctl(PR_SET_DUMPABLE, 1);
+    if (getrlimit(RLIMIT_CORE, &rl) == 0) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_CORE, &rl);
+    }
+  }
+
+  boost::asio::io_context io;
+  NetConfig nc;
+  nc.group = parse_ipv4(o.mcast, "multicast group (-m)");
+  if ((nc.group >> 28) != 0xe) die("-m " + o.mcast + " is not a multicast address");
+  nc.port = o.port;
+  nc.iface = parse_ipv4(o.iface, "interface address (-i)");
+  nc.rcvbuf = o.rcvbuf;
+  nc.sndbuf = o.sndbuf;
+  nc.loop = o.loop;
+  std::unique_ptr<UdpNode> node;
+  try {
+    node = std::make_unique<UdpNode>(io, nc);
+  } catch (const std::exception& e) {
+    die(std::string("udp socket: ") + e.what());
+  }
+
+  EngineConfig ec;
+  ec.name = o.name;
+  ec.version = kVersion;
+  ec.recv.basefd = basefd;
+  ec.recv.base_path = base;
+  ec.recv.readonly = o.noreceive;
+  ec.recv.privileged = ids.uid ? *ids.uid == 0 : geteuid() == 0;  // uid after the drop below
+  ec.nosend = o.nosend;
+  ec.tuning.block_size = uint16_t(o.mtu - 128);
+  ec.tuning.target_timeout = std::chrono::seconds(o.target_timeout);
+  ec.rate_bytes = uint64_t(o.rate_mbps * 1e6 / 8);
+
+  ctl::ConsoleConfig cc;
+  cc.listen_addr = o.listen;
+  cc.port = o.port;
+  cc.unix_path = o.unix_path;
+  cc.password = password;
+  cc.basefd = basefd;
+  cc.base_path = base;
+  cc.version = kVersion;
+  cc.nosend = o.nosend;
+  if (o.owner_match) cc.owner_only = ids.uid ? *ids.uid : geteuid();
+  cc.group_names = o.groups;
+  if (!o.group.empty()) cc.group_names.push_back(o.group);
+
+  wire::NodeId id = std::random_device{}();
+  id = id << 32 | std::random_device{}();
+  // The engine exists before the console so the console can refer to it; it starts talking
+  // only when attached to the node.
+  Engine engine(ec, *node, id);
+  std::unique_ptr<ctl::ConsoleServer> console;
+  if (!o.noconsole) {
+    console = std::make_unique<ctl::ConsoleServer>(io, cc, engine, *node);
+    try {
+      console->listen();
+    } catch (const std::exception& e) {
+      die(std::string("console: ") + e.what());
+    }
+    if (!o.unix_path.empty() && (ids.uid || ids.gid))
+      if (chown(o.unix_path.c_str(), ids.uid ? *ids.uid : uid_t(-1),
+                ids.gid ? *ids.gid : gid_t(-1)) != 0)
+        spdlog::warn("chown {}: {}", o.unix_path, strerror(errno));
+  }
+  if (o.chroot) {
+    setenv("TZ", "UTC", 0);
+    if (chroot(base.c_str()) != 0 || chdir("/") != 0) die(std::string("chroot: ") + strerror(errno));
+  } else if (chdir(base.c_str()) != 0) {
+    die(std::string("chdir: ") + strerror(errno));
+  }
+  drop_privileges(ids);
+  size_t stale = remove_stale_temps(basefd);
+
+  if (!o.foreground) {
+    io.notify_fork(boost::asio::io_context::fork_prepare);
+    pid_t pid = fork();
+    if (pid < 0) die(std::string("fork: ") + strerror(errno));
+    if (pid > 0) {
+      fprintf(stderr, "pid       : %d\n", pid);
+      _exit(0);
+    }
+    setsid();
+    io.notify_fork(boost::asio::io_context::fork_child);
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      if (null > 2) close(null);
+    }
+    auto sys = std::make_shared<spdlog::sinks::syslog_sink_mt>("makuosan", LOG_PID, LOG_DAEMON, false);
+    spdlog::default_logger()->sinks() = {sys};
+  }
+
+  spdlog::info("makuosan {} started: node {} base {} group {}:{} console {}", kVersion, o.name,
+               base, o.mcast, o.port,
+               o.noconsole ? "off" : (o.unix_path.empty() ? o.listen + ":" + std::to_string(o.port)
+                                                          : o.unix_path));
+  if (stale) spdlog::info("removed {} stale temporary files", stale);
+  spdlog::warn("no cluster key (-k): any host on this network segment can write files here");
+
+  boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
+  stop_signals.async_wait([&](const boost::system::error_code& e, int sig) {
+    if (e) return;
+    spdlog::info("signal {}: stopping", sig);
+    engine.stop(Clock::now());
+    if (console) console->close();
+    io.stop();
+  });
+  boost::asio::signal_set level_signals(io, SIGUSR1, SIGUSR2);
+  int level = o.loglevel;
+  std::function<void()> wait_level = [&] {
+    level_signals.async_wait([&](const boost::system::error_code& e, int sig) {
+      if (e) return;
+      level = std::clamp(level + (sig == SIGUSR1 ? 1 : -1), 0, 9);
+      spdlog::set_level(level_for(level));
+      spdlog::info("loglevel {}", level);
+      wait_level();
+    });
+  };
+  wait_level();
+  signal(SIGPIPE, SIG_IGN);
+  node->attach(engine);
+  io.run();
+  return 0;
+}

@@ -1,0 +1,42 @@
+// Relative paths inside the base directory: validation of what comes from the network or a
+// console, and makuosan's exclude-pattern semantics.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace makuo {
+
+// A path as it travels: relative, '/'-separated, no empty, "." or ".." components, no NUL,
+// bounded length. Anything else is refused before it touches the file system.
+bool valid_relpath(std::string_view p);
+
+// Console input: strips "./" prefixes and trailing '/', maps "" and "." to "" (the base itself).
+// Returns false (with why) for absolute paths and anything that would leave the base.
+bool normalize_console_path(std::string_view in, std::string& out, std::string& why);
+
+std::string_view parent_of(std::string_view p);  // "" for a top-level name
+std::string_view leaf_of(std::string_view p);
+std::string join(std::string_view dir, std::string_view name);
+
+// Our receivers' temporary files: hidden, fixed prefix, removed at start.
+constexpr std::string_view kTempPrefix = ".makuo-tmp-";
+bool is_temp_name(std::string_view leaf);
+
+// makuosan's exclude matching (reference §2.7): each pattern is fnmatch'ed (FNM_PATHNAME)
+// against "BASE/relpath" (plus "/" for directories) and against every suffix that starts
+// after a '/', so "*.log" matches anywhere, "cache/" only directories, "/abs/*" from the root.
+class Excludes {
+ public:
+  bool add(const std::string& pat);  // false if already present or empty
+  bool del(const std::string& pat);
+  void clear() { pats_.clear(); }
+  const std::vector<std::string>& list() const { return pats_; }
+  bool empty() const { return pats_.empty(); }
+  bool match(std::string_view base, std::string_view relpath, bool is_dir) const;
+
+ private:
+  std::vector<std::string> pats_;
+};
+
+}  // namespace makuo

@@ -1,0 +1,615 @@
+#include "sync/recv_session.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "sync/fsops.hpp"
+
+namespace makuo {
+namespace {
+
+timespec ts_of(int64_t ns) {
+  timespec t;
+  t.tv_sec = time_t(ns / 1000000000);
+  t.tv_nsec = long(ns % 1000000000);
+  if (t.tv_nsec < 0) {
+    t.tv_nsec += 1000000000;
+    --t.tv_sec;
+  }
+  return t;
+}
+
+size_t depth(const std::string& p) { return size_t(std::count(p.begin(), p.end(), '/')); }
+
+bool owner_matches(const wire::Entry& e, const struct stat& st, bool privileged) {
+  return !privileged || (st.st_uid == local_uid(e) && st.st_gid == local_gid(e));
+}
+
+}  // namespace
+
+RecvSession::RecvSession(wire::NodeId self, wire::NodeId sender, Endpoint from, uint32_t sid,
+                         const ReceiverConfig& cfg, Committer& committer, RecvStats& stats,
+                         TimePoint now)
+    : self_(self),
+      sender_(sender),
+      from_(from),
+      sid_(sid),
+      cfg_(cfg),
+      committer_(committer),
+      stats_(stats),
+      last_activity_(now) {}
+
+RecvSession::~RecvSession() {
+  // Whatever did not complete leaves nothing behind.
+  for (auto& [idx, f] : files_)
+    if (f.fd && f.dir) unlinkat(f.dir.get(), f.tmp.c_str(), 0);
+}
+
+void RecvSession::drop_file(uint32_t idx) {
+  auto it = files_.find(idx);
+  if (it == files_.end()) return;
+  if (it->second.fd && it->second.dir) unlinkat(it->second.dir.get(), it->second.tmp.c_str(), 0);
+  files_.erase(it);
+}
+
+wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
+  const wire::Entry& e = entries_[idx];
+  if (cfg_.readonly) return wire::Code::ReadOnly;
+  bool bad = !valid_relpath(e.path) ||
+             (e.kind == wire::Kind::HardLink && !valid_relpath(e.link)) ||
+             (e.kind == wire::Kind::Symlink && (e.link.empty() || e.link.size() > wire::kMaxPath ||
+                                               e.link.find('\0') != std::string::npos));
+  if (bad) {
+    err = EINVAL;
+    return wire::Code::Failed;
+  }
+  if (flags_ & wire::kDsync) return wire::Code::Same;
+  struct stat st;
+  int lerr = lstat_beneath(cfg_.basefd, e.path, st);
+  bool exists = lerr == 0;
+  if (lerr && lerr != ENOENT && lerr != ENOTDIR && lerr != ELOOP) {
+    err = uint16_t(lerr);
+    return wire::Code::Failed;
+  }
+  if (flags_ & wire::kCheck) {
+    if (!exists) {
+      err = ENOENT;
+      return wire::Code::Failed;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      err = EINVAL;
+      return wire::Code::Failed;
+    }
+    int fd = open_beneath(cfg_.basefd, e.path, O_RDONLY);
+    if (fd < 0) {
+      err = uint16_t(-fd);
+      return wire::Code::Failed;
+    }
+    Fd f(fd);
+    Hasher h;
+    if (int herr = hash_fd(fd, 0, h)) {
+      err = uint16_t(herr);
+      return wire::Code::Failed;
+    }
+    return e.hash && h.digest() == *e.hash ? wire::Code::CheckOk : wire::Code::CheckNg;
+  }
+  bool same_type = exists && (st.st_mode & S_IFMT) == type_bits(e.kind);
+  bool same_meta = same_type && (st.st_mode & 07777) == e.mode && mtime_ns(st) == e.mtime_ns &&
+                   owner_matches(e, st, cfg_.privileged);
+  switch (e.kind) {
+    case wire::Kind::Absent:
+      if (!exists) return wire::Code::Same;
+      if (!dry()) {
+        int dfd = open_beneath(cfg_.basefd, parent_of(e.path), O_RDONLY | O_DIRECTORY);
+        if (dfd < 0) {
+          err = uint16_t(-dfd);
+          return wire::Code::Failed;
+        }
+        Fd d(dfd);
+        if (int rerr = remove_tree_at(dfd, std::string(leaf_of(e.path)))) {
+          err = uint16_t(rerr);
+          return wire::Code::Failed;
+        }
+      }
+      return wire::Code::Deleted;
+    case wire::Kind::File:
+      return same_meta && uint64_t(st.st_size) == e.size ? wire::Code::Same : wire::Code::Need;
+    case wire::Kind::Dir: return same_meta ? wire::Code::Same : wire::Code::Need;
+    case wire::Kind::Symlink: {
+      if (!exists || !S_ISLNK(st.st_mode) || !owner_matches(e, st, cfg_.privileged))
+        return wire::Code::Need;
+      int dfd = open_beneath(cfg_.basefd, parent_of(e.path), O_RDONLY | O_DIRECTORY);
+      if (dfd < 0) return wire::Code::Need;
+      Fd d(dfd);
+      std::string t(e.link.size() + 2, '\0');
+      ssize_t n = readlinkat(dfd, std::string(leaf_of(e.path)).c_str(), t.data(), t.size());
+      return n >= 0 && t.substr(0, size_t(n)) == e.link ? wire::Code::Same : wire::Code::Need;
+    }
+    case wire::Kind::HardLink: {
+      struct stat src;
+      if (exists && S_ISREG(st.st_mode) && lstat_beneath(cfg_.basefd, e.link, src) == 0 &&
+          src.st_ino == st.st_ino && src.st_dev == st.st_dev)
+        return wire::Code::Same;
+      return wire::Code::Need;
+    }
+    case wire::Kind::Fifo:
+    case wire::Kind::CharDev:
+    case wire::Kind::BlockDev:
+      return same_meta && (e.kind == wire::Kind::Fifo || st.st_rdev == e.rdev)
+                 ? wire::Code::Same
+                 : wire::Code::Need;
+  }
+  return wire::Code::Need;
+}
+
+void RecvSession::resolve(uint32_t idx, wire::Code c, uint16_t err) {
+  wire::Code old = codes_[idx];
+  if (wire::is_final(old, dry())) return;
+  codes_[idx] = c;
+  errs_[idx] = err;
+  reports_.push_back({idx, c, err});
+  if (!wire::is_final(c, dry())) return;
+  if (entries_[idx].kind != wire::Kind::Dir) --open_nondir_;
+  if (c == wire::Code::Failed) ++stats_.files_failed;
+  need_data_.erase(idx);
+}
+
+int RecvSession::apply_meta_fd(int fd, const wire::Entry& e) {
+  if (cfg_.privileged && fchown(fd, local_uid(e), local_gid(e)) != 0) return errno;
+  if (fchmod(fd, e.mode) != 0) return errno;
+  timespec times[2] = {{0, UTIME_OMIT}, ts_of(e.mtime_ns)};
+  if (futimens(fd, times) != 0) return errno;
+  return 0;
+}
+
+void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
+  std::string leaf(leaf_of(entries_[idx].path));
+  committer_.add({std::move(dir), std::move(tmp), std::move(leaf),
+                  [this, idx](int err) {
+                    if (err) {
+                      resolve(idx, wire::Code::Failed, uint16_t(err));
+                    } else {
+                      ++stats_.files_committed;
+                      resolve(idx, wire::Code::Done, 0);
+                    }
+                    try_hardlinks();
+                    maybe_finalize();
+                  }},
+                 now_);
+}
+
+int RecvSession::materialize(uint32_t idx) {
+  const wire::Entry& e = entries_[idx];
+  int dfd = ensure_dir(cfg_.basefd, parent_of(e.path));
+  if (dfd < 0) return -dfd;
+  Fd dir(dfd);
+  std::string tmp = temp_name();
+  timespec times[2] = {{0, UTIME_OMIT}, ts_of(e.mtime_ns)};
+  switch (e.kind) {
+    case wire::Kind::File: {
+      int fd = openat(dfd, tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd < 0) return errno;
+      Fd f(fd);
+      if (int err = apply_meta_fd(fd, e)) {
+        unlinkat(dfd, tmp.c_str(), 0);
+        return err;
+      }
+      break;
+    }
+    case wire::Kind::Symlink:
+      if (symlinkat(e.link.c_str(), dfd, tmp.c_str()) != 0) return errno;
+      if (cfg_.privileged) fchownat(dfd, tmp.c_str(), local_uid(e), local_gid(e), AT_SYMLINK_NOFOLLOW);
+      utimensat(dfd, tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
+      break;
+    case wire::Kind::Fifo:
+    case wire::Kind::CharDev:
+    case wire::Kind::BlockDev:
+      if (e.kind != wire::Kind::Fifo && !cfg_.privileged) return EPERM;
+      if (mknodat(dfd, tmp.c_str(), type_bits(e.kind) | (e.mode & 07777), dev_t(e.rdev)) != 0)
+        return errno;
+      if (cfg_.privileged) fchownat(dfd, tmp.c_str(), local_uid(e), local_gid(e), 0);
+      fchmodat(dfd, tmp.c_str(), e.mode, 0);
+      utimensat(dfd, tmp.c_str(), times, 0);
+      break;
+    default: return EINVAL;
+  }
+  commit_temp(idx, std::move(dir), std::move(tmp));
+  return 0;
+}
+
+void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
+  last_activity_ = now;
+  now_ = now;
+  if (!have_total_) {
+    have_total_ = true;
+    total_ = m.total;
+    flags_ = m.flags;
+    block_size_ = m.block_size;
+    entries_.resize(total_);
+    have_entry_.assign(total_, 0);
+    codes_.assign(total_, wire::Code::Unknown);
+    errs_.assign(total_, 0);
+  }
+  if (m.total != total_ || m.flags != flags_ || m.block_size != block_size_) return;
+  if (m.first == 0 && (flags_ & wire::kDsync)) {
+    root_ = m.root;
+    for (auto& x : m.excludes) excludes_.add(x);
+  }
+  for (uint32_t k = 0; k < m.entries.size(); ++k) {
+    uint32_t idx = m.first + k;
+    if (have_entry_[idx]) {
+      reports_.push_back({idx, codes_[idx], errs_[idx]});  // our answer was lost: repeat it
+      continue;
+    }
+    have_entry_[idx] = 1;
+    ++received_;
+    entries_[idx] = m.entries[k];
+    const wire::Entry& e = entries_[idx];
+    if (e.kind != wire::Kind::Dir) ++open_nondir_;
+    if (flags_ & wire::kDsync) sender_paths_.insert(e.path);
+    uint16_t err = 0;
+    wire::Code c = decide(idx, err);
+    if (c != wire::Code::Need || dry()) {
+      resolve(idx, c, err);
+      continue;
+    }
+    codes_[idx] = wire::Code::Need;
+    reports_.push_back({idx, c, 0});
+    switch (e.kind) {
+      case wire::Kind::File:
+        if (e.size == 0) {
+          if (int merr = materialize(idx)) resolve(idx, wire::Code::Failed, uint16_t(merr));
+        } else if (int derr = ensure_dir(cfg_.basefd, parent_of(e.path)); derr < 0) {
+          resolve(idx, wire::Code::Failed, uint16_t(-derr));
+        } else {
+          close(derr);
+          need_data_.insert(idx);
+        }
+        break;
+      case wire::Kind::Dir:
+        if (int dfd = ensure_dir(cfg_.basefd, e.path); dfd < 0) {
+          resolve(idx, wire::Code::Failed, uint16_t(-dfd));
+        } else {
+          close(dfd);
+          dirs_.push_back(idx);
+        }
+        break;
+      case wire::Kind::HardLink: hardlinks_.push_back(idx); break;
+      default:
+        if (int merr = materialize(idx)) resolve(idx, wire::Code::Failed, uint16_t(merr));
+    }
+  }
+  // Entries already "Same" are hard-link sources too.
+  for (uint32_t k = 0; k < m.entries.size(); ++k)
+    if (entries_[m.first + k].kind == wire::Kind::File) file_idx_[entries_[m.first + k].path] = m.first + k;
+  try_hardlinks();
+  if (flags_ & wire::kDsync) {
+    if (received_ == total_ && !dsync_ran_) run_dsync();
+  } else {
+    maybe_finalize();
+  }
+}
+
+int RecvSession::start_file(uint32_t idx, RecvFile& f) {
+  const wire::Entry& e = entries_[idx];
+  int dfd = ensure_dir(cfg_.basefd, parent_of(e.path));
+  if (dfd < 0) return -dfd;
+  f.dir = Fd(dfd);
+  f.tmp = temp_name();
+  int fd = openat(dfd, f.tmp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return errno;
+  f.fd = Fd(fd);
+  return 0;
+}
+
+void RecvSession::on_data(const wire::Data& d, TimePoint now) {
+  last_activity_ = now;
+  now_ = now;
+  if (d.idx >= total_ || !have_entry_[d.idx] || codes_[d.idx] != wire::Code::Need) return;
+  const wire::Entry& e = entries_[d.idx];
+  if (e.kind != wire::Kind::File || d.offset % block_size_ != 0 || d.offset >= e.size) return;
+  uint64_t block = d.offset / block_size_;
+  uint64_t expect = std::min<uint64_t>(block_size_, e.size - d.offset);
+  if (d.payload.size() != expect) return;
+  auto [it, fresh] = files_.try_emplace(d.idx);
+  RecvFile& f = it->second;
+  if (fresh) {
+    f.nblocks = (e.size + block_size_ - 1) / block_size_;
+    f.bits.assign((f.nblocks + 63) / 64, 0);
+    if (int err = start_file(d.idx, f)) {
+      files_.erase(it);
+      resolve(d.idx, wire::Code::Failed, uint16_t(err));
+      return;
+    }
+  }
+  if (f.bits[block / 64] & (1ull << (block % 64))) {
+    ++stats_.dup_blocks;
+    return;
+  }
+  ssize_t n = pwrite(f.fd.get(), d.payload.data(), d.payload.size(), off_t(d.offset));
+  if (n != ssize_t(d.payload.size())) {
+    int err = n < 0 ? errno : ENOSPC;
+    drop_file(d.idx);
+    resolve(d.idx, wire::Code::Failed, uint16_t(err));
+    return;
+  }
+  stats_.bytes_written += d.payload.size();
+  f.bits[block / 64] |= 1ull << (block % 64);
+  ++f.have;
+  if (d.offset == f.hashed_upto) {
+    f.hasher.update(d.payload);
+    f.hashed_upto += d.payload.size();
+  }
+  if (d.last) {
+    f.hash_known = true;
+    f.hash = d.hash;
+  }
+  if (f.have == f.nblocks && f.hash_known) complete_file(d.idx);
+}
+
+void RecvSession::complete_file(uint32_t idx) {
+  RecvFile& f = files_.at(idx);
+  const wire::Entry& e = entries_[idx];
+  int err = 0;
+  if (f.hashed_upto < e.size) err = hash_fd(f.fd.get(), f.hashed_upto, f.hasher);
+  if (!err && f.hasher.digest() != f.hash) err = EBADMSG;  // content hash mismatch
+  if (!err) err = apply_meta_fd(f.fd.get(), e);
+  if (err) {
+    drop_file(idx);
+    resolve(idx, wire::Code::Failed, uint16_t(err));
+    return;
+  }
+  need_data_.erase(idx);
+  Fd dir = std::move(f.dir);
+  std::string tmp = std::move(f.tmp);
+  files_.erase(idx);  // closes the temporary: its data is flushed by the batch's syncfs
+  commit_temp(idx, std::move(dir), std::move(tmp));
+}
+
+void RecvSession::try_hardlinks() {
+  for (auto it = hardlinks_.begin(); it != hardlinks_.end();) {
+    uint32_t idx = *it;
+    const wire::Entry& e = entries_[idx];
+    auto src = file_idx_.find(e.link);
+    int err = 0;
+    if (src == file_idx_.end()) {
+      if (received_ < total_) {  // its source may still be on the way
+        ++it;
+        continue;
+      }
+      err = ENOENT;
+    } else {
+      wire::Code sc = codes_[src->second];
+      if (sc == wire::Code::Need || sc == wire::Code::Unknown) {  // source not committed yet
+        ++it;
+        continue;
+      }
+      if (sc == wire::Code::Failed) err = errs_[src->second] ? errs_[src->second] : EIO;
+    }
+    if (!err) {
+      Fd sdir(open_beneath(cfg_.basefd, parent_of(e.link), O_RDONLY | O_DIRECTORY));
+      int dfd = ensure_dir(cfg_.basefd, parent_of(e.path));
+      Fd dir(dfd);
+      std::string tmp = temp_name();
+      if (!sdir || dfd < 0) {
+        err = !sdir ? ENOENT : -dfd;
+      } else if (linkat(sdir.get(), std::string(leaf_of(e.link)).c_str(), dfd, tmp.c_str(), 0) !=
+                 0) {
+        err = errno;
+      } else {
+        commit_temp(idx, std::move(dir), tmp);
+      }
+    }
+    if (err) resolve(idx, wire::Code::Failed, uint16_t(err));
+    it = hardlinks_.erase(it);
+  }
+}
+
+void RecvSession::maybe_finalize() {
+  if (finalized_ || !have_total_ || received_ < total_ || open_nondir_ > 0) return;
+  finalized_ = true;
+  // Directory metadata last, deepest first, so that committing their contents cannot undo it.
+  std::vector<uint32_t> dirs;
+  for (uint32_t i = 0; i < total_; ++i)
+    if (entries_[i].kind == wire::Kind::Dir && codes_[i] != wire::Code::Failed &&
+        codes_[i] != wire::Code::ReadOnly)
+      dirs.push_back(i);
+  std::stable_sort(dirs.begin(), dirs.end(), [&](uint32_t a, uint32_t b) {
+    return depth(entries_[a].path) > depth(entries_[b].path);
+  });
+  for (uint32_t idx : dirs) {
+    const wire::Entry& e = entries_[idx];
+    if (dry()) continue;
+    int fd = open_beneath(cfg_.basefd, e.path, O_RDONLY | O_DIRECTORY);
+    int err = fd < 0 ? -fd : 0;
+    if (!err) {
+      struct stat st;
+      fstat(fd, &st);
+      if (!((st.st_mode & 07777) == e.mode && mtime_ns(st) == e.mtime_ns &&
+            owner_matches(e, st, cfg_.privileged)))
+        err = apply_meta_fd(fd, e);
+      close(fd);
+    }
+    if (codes_[idx] == wire::Code::Need) {
+      if (err) {
+        resolve(idx, wire::Code::Failed, uint16_t(err));
+      } else {
+        resolve(idx, wire::Code::Done, 0);
+      }
+    }
+  }
+}
+
+void RecvSession::run_dsync() {
+  dsync_ran_ = true;
+  std::vector<wire::DeleteItem> items;
+  bool recursive = flags_ & wire::kRecursive;
+  // Post-order walk of our own tree under root; delete what the sender lacks.
+  std::function<void(int, const std::string&, int)> walk = [&](int dirfd, const std::string& dir,
+                                                              int level) {
+    int dup_fd = dup(dirfd);
+    DIR* d = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
+    if (!d) {
+      if (dup_fd >= 0) close(dup_fd);
+      return;
+    }
+    rewinddir(d);  // a dup shares the offset of a descriptor read before
+    std::vector<std::string> names;
+    while (dirent* de = readdir(d)) {
+      std::string n = de->d_name;
+      if (n != "." && n != ".." && !is_temp_name(n)) names.push_back(n);
+    }
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    for (auto& n : names) {
+      std::string path = join(dir, n);
+      struct stat st;
+      if (fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      bool is_dir = S_ISDIR(st.st_mode);
+      if (excludes_.match(cfg_.base_path, path, is_dir)) continue;
+      bool keep = sender_paths_.count(path) > 0;
+      if (is_dir && keep && (recursive || level == 0)) {
+        int sub = openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) {
+          walk(sub, path, level + 1);
+          close(sub);
+        }
+      }
+      if (keep) continue;
+      int err = dry() ? 0 : remove_tree_at(dirfd, n);
+      items.push_back({uint16_t(err), path});
+    }
+  };
+  if (!cfg_.readonly && (root_.empty() || valid_relpath(root_))) {
+    if (!root_.empty() && !sender_paths_.count(root_)) {
+      struct stat st;
+      if (lstat_beneath(cfg_.basefd, root_, st) == 0 &&
+          !excludes_.match(cfg_.base_path, root_, S_ISDIR(st.st_mode))) {
+        int pfd = open_beneath(cfg_.basefd, parent_of(root_), O_RDONLY | O_DIRECTORY);
+        int err = pfd < 0 ? -pfd : (dry() ? 0 : remove_tree_at(pfd, std::string(leaf_of(root_))));
+        if (pfd >= 0) close(pfd);
+        items.push_back({uint16_t(err), root_});
+      }
+    } else {
+      int rfd = open_beneath(cfg_.basefd, root_, O_RDONLY | O_DIRECTORY);
+      if (rfd >= 0) {
+        walk(rfd, root_, 0);
+        close(rfd);
+      }
+    }
+  }
+  // Pack into datagram-sized chunks; the last one says "final".
+  wire::DeleteReport cur{sid_, 0, false, {}};
+  size_t used = 0;
+  for (auto& it : items) {
+    if (!cur.items.empty() && used + 4 + it.path.size() > 1200) {
+      del_chunks_.push_back(cur);
+      cur = wire::DeleteReport{sid_, uint32_t(del_chunks_.size()), false, {}};
+      used = 0;
+    }
+    used += 4 + it.path.size();
+    cur.items.push_back(it);
+  }
+  cur.final = true;
+  del_chunks_.push_back(cur);
+}
+
+void RecvSession::on_delete_ack(const wire::DeleteAck& a, TimePoint now) {
+  last_activity_ = now;
+  if (a.chunk == del_next_ && del_next_ < del_chunks_.size()) {
+    ++del_next_;
+    del_sent_at_ = {};
+  }
+}
+
+void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
+  last_activity_ = now;
+  now_ = now;
+  // Gaps in files the sender has finished sending once.
+  wire::Nack nack{sid_, p.seq, {}};
+  size_t used = wire::kHeaderSize + 10;
+  for (uint32_t idx : need_data_) {
+    if (idx >= p.sent_upto || used > 1200) break;
+    const wire::Entry& e = entries_[idx];
+    uint64_t nb = (e.size + block_size_ - 1) / block_size_;
+    wire::NackFile nf{idx, {}};
+    auto it = files_.find(idx);
+    if (it == files_.end()) {
+      nf.ranges.push_back({0, uint32_t(nb)});
+    } else {
+      const RecvFile& f = it->second;
+      uint64_t b = 0;
+      while (b < nb && nf.ranges.size() < 64) {
+        if (f.bits[b / 64] & (1ull << (b % 64))) {
+          ++b;
+          continue;
+        }
+        uint64_t s = b;
+        while (b < nb && !(f.bits[b / 64] & (1ull << (b % 64)))) ++b;
+        nf.ranges.push_back({uint32_t(s), uint32_t(b - s)});
+      }
+      if (nf.ranges.empty()) {
+        // Every block is here but the last one's hash was never seen: ask for the last block.
+        nf.ranges.push_back({uint32_t(nb - 1), 1});
+      }
+    }
+    used += 6 + nf.ranges.size() * 8;
+    nack.files.push_back(std::move(nf));
+  }
+  if (!nack.files.empty()) {
+    wire::Bytes b;
+    wire::encode(b, self_, nack);
+    net.send(from_, b);
+  }
+  // Repeat final answers the sender may have lost, from where it is still waiting.
+  for (uint32_t i = p.lowest_open, n = 0; i < total_ && n < 150; ++i) {
+    if (!have_entry_[i]) continue;
+    if (wire::is_final(codes_[i], dry())) {
+      reports_.push_back({i, codes_[i], errs_[i]});
+      ++n;
+    } else if (entries_[i].kind != wire::Kind::Dir) {
+      break;
+    }
+  }
+  if (reports_.empty()) reports_.push_back({0, wire::Code::Unknown, 0});  // "still here"
+  flush(now, net);
+}
+
+void RecvSession::flush(TimePoint now, Transport& net) {
+  now_ = now;
+  if (!reports_.empty()) {
+    wire::Report r{sid_, {}};
+    for (size_t i = 0; i < reports_.size(); ++i) {
+      r.items.push_back(reports_[i]);
+      if (r.items.size() == 190 || i + 1 == reports_.size()) {
+        wire::Bytes b;
+        wire::encode(b, self_, r);
+        net.send(from_, b);
+        r.items.clear();
+      }
+    }
+    reports_.clear();
+  }
+  if (del_next_ < del_chunks_.size() && now - del_sent_at_ >= 200ms) {
+    wire::Bytes b;
+    wire::encode(b, self_, del_chunks_[del_next_]);
+    net.send(from_, b);
+    del_sent_at_ = now;
+  }
+}
+
+std::string RecvSession::describe() const {
+  return "from=" + from_.str() + " sid=" + std::to_string(sid_) + " entries=" +
+         std::to_string(received_) + "/" + std::to_string(total_) +
+         " open_files=" + std::to_string(files_.size()) +
+         " waiting=" + std::to_string(need_data_.size());
+}
+
+}  // namespace makuo

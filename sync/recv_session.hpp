@@ -1,0 +1,109 @@
+// The receiving side of one push: decides per file (need / same / error), writes blocks into a
+// temporary in the target directory, reports gaps, verifies the whole-file hash and commits
+// through the Committer. Directory metadata is applied last, deepest first.
+#pragma once
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "sync/commit.hpp"
+#include "sync/hash.hpp"
+#include "sync/paths.hpp"
+#include "sync/transport.hpp"
+#include "sync/wire.hpp"
+
+namespace makuo {
+
+struct ReceiverConfig {
+  int basefd = -1;
+  std::string base_path;
+  bool readonly = false;  // -r
+  bool privileged = false;  // may chown and mknod
+};
+
+struct RecvStats {
+  uint64_t files_committed = 0, files_failed = 0, bytes_written = 0, dup_blocks = 0;
+};
+
+class RecvSession {
+ public:
+  RecvSession(wire::NodeId self, wire::NodeId sender, Endpoint from, uint32_t sid,
+              const ReceiverConfig& cfg, Committer& committer, RecvStats& stats, TimePoint now);
+  ~RecvSession();
+  RecvSession(const RecvSession&) = delete;
+  RecvSession& operator=(const RecvSession&) = delete;
+
+  void on_manifest(const wire::Manifest& m, TimePoint now);
+  void on_data(const wire::Data& d, TimePoint now);
+  void on_poll(const wire::Poll& p, TimePoint now, Transport& net);
+  void on_delete_ack(const wire::DeleteAck& a, TimePoint now);
+  // Sends queued reports and due retransmissions.
+  void flush(TimePoint now, Transport& net);
+  TimePoint last_activity() const { return last_activity_; }
+  size_t open_files() const { return files_.size(); }
+  std::string describe() const;
+
+ private:
+  struct RecvFile {
+    Fd dir, fd;
+    std::string tmp;
+    std::vector<uint64_t> bits;
+    uint64_t nblocks = 0, have = 0, hashed_upto = 0;
+    bool hash_known = false;
+    wire::Hash128 hash{};
+    Hasher hasher;
+  };
+
+  bool dry() const { return flags_ & wire::kDryRun; }
+  wire::Code decide(uint32_t idx, uint16_t& err);
+  void resolve(uint32_t idx, wire::Code c, uint16_t err);
+  int materialize(uint32_t idx);  // non-data kinds: symlink, fifo, device, empty file
+  int start_file(uint32_t idx, RecvFile& f);
+  void complete_file(uint32_t idx);
+  void commit_temp(uint32_t idx, Fd dir, std::string tmp);
+  void try_hardlinks();
+  void maybe_finalize();
+  void run_dsync();
+  void drop_file(uint32_t idx);
+  int apply_meta_fd(int fd, const wire::Entry& e);
+
+  wire::NodeId self_, sender_;
+  Endpoint from_;
+  uint32_t sid_;
+  const ReceiverConfig& cfg_;
+  Committer& committer_;
+  RecvStats& stats_;
+  TimePoint last_activity_;
+  TimePoint now_{};
+
+  uint16_t flags_ = 0;
+  uint16_t block_size_ = 0;
+  uint32_t total_ = 0;
+  bool have_total_ = false;
+  std::vector<wire::Entry> entries_;
+  std::vector<uint8_t> have_entry_;
+  uint32_t received_ = 0;
+  std::vector<wire::Code> codes_;
+  std::vector<uint16_t> errs_;
+  uint32_t open_nondir_ = 0;  // received entries (not directories) without a final code
+  std::set<uint32_t> need_data_;  // regular files waiting for blocks
+  std::unordered_map<uint32_t, RecvFile> files_;
+  std::unordered_map<std::string, uint32_t> file_idx_;  // for hard links
+  std::vector<uint32_t> hardlinks_;
+  std::vector<uint32_t> dirs_;
+  bool finalized_ = false;
+  std::vector<wire::ReportItem> reports_;
+
+  // dsync
+  std::string root_;
+  Excludes excludes_;
+  std::unordered_set<std::string> sender_paths_;
+  std::vector<wire::DeleteReport> del_chunks_;
+  size_t del_next_ = 0;  // first chunk not yet acknowledged
+  TimePoint del_sent_at_{};
+  bool dsync_ran_ = false;
+};
+
+}  // namespace makuo

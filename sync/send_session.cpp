@@ -1,0 +1,521 @@
+#include "sync/send_session.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "sync/paths.hpp"
+
+namespace makuo {
+namespace {
+
+uint64_t nblocks(uint64_t size, uint16_t bs) { return (size + bs - 1) / bs; }
+
+std::string errstr(int e) { return e ? strerror(e) : "unknown error"; }
+
+// Adds [first, first+count) to a sorted, merged range list.
+void merge_range(std::vector<wire::BlockRange>& v, wire::BlockRange r) {
+  v.push_back(r);
+  std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  std::vector<wire::BlockRange> out;
+  for (auto& x : v) {
+    if (!out.empty() && uint64_t(out.back().first) + out.back().count >= x.first) {
+      uint64_t end = std::max<uint64_t>(uint64_t(out.back().first) + out.back().count,
+                                        uint64_t(x.first) + x.count);
+      out.back().count = uint32_t(end - out.back().first);
+    } else {
+      out.push_back(x);
+    }
+  }
+  v.swap(out);
+}
+
+}  // namespace
+
+SendSession::SendSession(uint32_t sid, wire::NodeId self, int basefd, SessionRequest req,
+                         SessionSink sink, SessionTuning tuning, TimePoint now)
+    : sid_(sid),
+      self_(self),
+      basefd_(basefd),
+      flags_(req.flags),
+      entries_(std::move(req.entries)),
+      unicast_(req.unicast),
+      loglevel_(req.loglevel),
+      root_(std::move(req.root)),
+      excludes_(std::move(req.excludes)),
+      sink_(std::move(sink)),
+      tun_(tuning) {
+  for (auto& t : req.targets) {
+    TargetState ts;
+    ts.t = t;
+    ts.last_heard = now;
+    ts.codes.assign(entries_.size(), wire::Code::Unknown);
+    ts.open = uint32_t(entries_.size());
+    targets_.push_back(std::move(ts));
+  }
+  dry_reported_.assign(entries_.size(), 0);
+  need_counted_.assign(entries_.size(), 0);
+  // Pack entries into datagram-sized manifest chunks; the first dsync chunk also carries the
+  // root and the exclude patterns.
+  size_t budget = tun_.block_size + wire::kDataOverhead - wire::kManifestOverhead;
+  size_t extra = 0;
+  if (flags_ & wire::kDsync) {
+    extra = 4 + root_.size();
+    for (auto& x : excludes_) extra += 2 + x.size();
+  }
+  Chunk c;
+  size_t used = extra;
+  for (uint32_t i = 0; i < entries_.size(); ++i) {
+    size_t sz = wire::encoded_size(entries_[i]);
+    if (c.count > 0 && (used + sz > budget || c.count == 65535)) {
+      chunks_.push_back(c);
+      c = Chunk{i, 0, {}};
+      used = 0;
+    }
+    used += sz;
+    ++c.count;
+  }
+  if (c.count > 0 || chunks_.empty()) chunks_.push_back(c);
+  progress_.files_total = entries_.size();
+  buf_.resize(size_t(tun_.block_size) * 48);
+}
+
+SendSession::TargetState* SendSession::target(wire::NodeId id) {
+  for (auto& t : targets_)
+    if (t.t.id == id) return &t;
+  return nullptr;
+}
+
+Endpoint SendSession::dest(Transport& net) const {
+  return unicast_ && !targets_.empty() ? targets_.front().t.ep : net.group();
+}
+
+void SendSession::advance_lowest(TargetState& ts) {
+  while (ts.lowest_open < ts.codes.size() && wire::is_final(ts.codes[ts.lowest_open], dry()))
+    ++ts.lowest_open;
+}
+
+uint32_t SendSession::lowest_open_all() const {
+  uint32_t lo = uint32_t(entries_.size());
+  for (auto& ts : targets_)
+    if (ts.alive) lo = std::min(lo, ts.lowest_open);
+  return lo;
+}
+
+void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t err) {
+  wire::Code old = ts.codes[idx];
+  if (wire::is_final(old, dry()) || c == wire::Code::Unknown || c == old) return;
+  if (old != wire::Code::Unknown && c == wire::Code::Need) return;  // stale answer
+  ts.codes[idx] = c;
+  const auto& e = entries_[idx];
+  const std::string where = ts.t.name + ":" + e.path;
+  if (c == wire::Code::Need && !dry()) {
+    if (!need_counted_[idx]) {
+      need_counted_[idx] = 1;
+      if (e.kind == wire::Kind::File) progress_.bytes_total += e.size;
+    }
+    return;
+  }
+  --ts.open;
+  advance_lowest(ts);
+  switch (c) {
+    case wire::Code::Need:  // dry run
+      sink_.line(1, "(dryrun) update " + where);
+      if (!dry_reported_[idx]) {
+        dry_reported_[idx] = 1;
+        if (loglevel_ == 0) sink_.line(0, "(dryrun) [update:" + e.path + "]");
+      }
+      break;
+    case wire::Code::Same: sink_.line(2, "skip   " + where); break;
+    case wire::Code::ReadOnly: sink_.line(3, "skipro " + where); break;
+    case wire::Code::Done: sink_.line(1, "update " + where); break;
+    case wire::Code::CheckOk: sink_.line(1, ts.t.name + ": OK " + e.path); break;
+    case wire::Code::CheckNg:
+      failed_ = true;
+      sink_.line(0, ts.t.name + ": NG " + e.path);
+      break;
+    case wire::Code::Deleted:
+      if (dry()) {
+        sink_.line(1, "(dryrun) delete " + where);
+        if (!dry_reported_[idx]) {
+          dry_reported_[idx] = 1;
+          if (loglevel_ == 0) sink_.line(0, "(dryrun) [delete:" + e.path + "]");
+        }
+      } else {
+        sink_.line(1, "delete " + where);
+      }
+      break;
+    case wire::Code::Failed:
+      failed_ = true;
+      ts.errs[idx] = err;
+      sink_.line(0, "error: " + errstr(err) + " " + where);
+      break;
+    default: break;
+  }
+  bool all = true;
+  for (auto& t : targets_)
+    if (t.alive && !wire::is_final(t.codes[idx], dry())) all = false;
+  if (all) ++progress_.files_done;
+}
+
+void SendSession::on_report(wire::NodeId from, const wire::Report& m, TimePoint now) {
+  TargetState* ts = target(from);
+  if (!ts || !ts->alive) return;
+  ts->last_heard = now;
+  for (auto& it : m.items)
+    if (it.idx < entries_.size()) set_code(*ts, it.idx, it.code, it.err);
+}
+
+void SendSession::on_nack(wire::NodeId from, const wire::Nack& m, TimePoint now) {
+  TargetState* ts = target(from);
+  if (!ts || !ts->alive) return;
+  ts->last_heard = now;
+  for (auto& f : m.files) {
+    auto it = sent_.find(f.idx);
+    if (it == sent_.end() || f.idx >= entries_.size()) continue;
+    // A NACK older than our last repair of that file may ask for blocks still in flight.
+    if (it->second.repaired_at != TimePoint{} && m.poll_seq + 1 < poll_seq_ &&
+        it->second.repaired_at > last_poll_ - tun_.poll_interval)
+      continue;
+    uint64_t nb = nblocks(entries_[f.idx].size, tun_.block_size);
+    auto& v = repairs_[f.idx];
+    for (auto r : f.ranges) {
+      if (r.first >= nb) continue;
+      r.count = uint32_t(std::min<uint64_t>(r.count, nb - r.first));
+      merge_range(v, r);
+    }
+    if (v.empty()) repairs_.erase(f.idx);
+  }
+}
+
+void SendSession::on_delete_report(wire::NodeId from, const wire::DeleteReport& m, TimePoint now,
+                                   Transport& net) {
+  TargetState* ts = target(from);
+  if (!ts || !ts->alive) return;
+  ts->last_heard = now;
+  // Acknowledge every copy; print each chunk once (chunks arrive in order, one at a time).
+  wire::Bytes ack;
+  wire::encode(ack, self_, wire::DeleteAck{sid_, m.chunk});
+  net.send(ts->t.ep, ack);
+  if (m.chunk != ts->dsync_next_chunk) return;
+  ++ts->dsync_next_chunk;
+  for (auto& d : m.items) {
+    std::string where = ts->t.name + ":" + d.path;
+    if (d.err) {
+      failed_ = true;
+      sink_.line(0, "error: delete error (" + errstr(d.err) + ") " + where);
+    } else {
+      sink_.line(0, std::string(dry() ? "(dryrun) " : "") + "delete " + where);
+    }
+  }
+  if (m.final) ts->dsync_final = true;
+}
+
+void SendSession::drop_target(wire::NodeId id, const std::string& why) {
+  TargetState* ts = target(id);
+  if (!ts || !ts->alive) return;
+  ts->alive = false;
+  failed_ = true;
+  sink_.line(0, "error: " + ts->t.name + " " + why + ", dropped from this push");
+}
+
+void SendSession::check_timeouts(TimePoint now) {
+  for (auto& ts : targets_) {
+    bool waiting = ts.open > 0 || ((flags_ & wire::kDsync) && !ts.dsync_final);
+    if (ts.alive && waiting && now - ts.last_heard > tun_.target_timeout) {
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(tun_.target_timeout).count();
+      drop_target(ts.t.id, "did not answer for " + std::to_string(secs) + "s");
+    }
+  }
+}
+
+bool SendSession::needs_data(uint32_t idx, bool& undecided) const {
+  undecided = false;
+  const auto& e = entries_[idx];
+  if (e.kind != wire::Kind::File || e.size == 0) return false;
+  bool need = false;
+  for (auto& ts : targets_) {
+    if (!ts.alive) continue;
+    if (ts.codes[idx] == wire::Code::Need) need = true;
+    if (ts.codes[idx] == wire::Code::Unknown) undecided = true;
+  }
+  return need;
+}
+
+void SendSession::fail_everywhere(uint32_t idx, int err, const std::string& why) {
+  sink_.line(0, "error: " + why + " " + entries_[idx].path);
+  for (auto& ts : targets_)
+    if (ts.alive && !wire::is_final(ts.codes[idx], dry())) {
+      ts.codes[idx] = wire::Code::Failed;
+      ts.errs[idx] = uint16_t(err);
+      --ts.open;
+      advance_lowest(ts);
+    }
+  failed_ = true;
+}
+
+bool SendSession::send(Transport& net, bool& blocked) {
+  Endpoint to = dest(net);
+  switch (net.send(to, pkt_)) {
+    case SendStatus::Ok: return true;
+    case SendStatus::WouldBlock:
+      pending_ = pkt_;
+      pending_to_ = to;
+      blocked = true;
+      return false;
+    case SendStatus::Error: return true;  // counted by the transport; repairs cover it
+  }
+  return true;
+}
+
+bool SendSession::pump_manifest(TimePoint now, Pacer& pacer, Transport& net, bool& blocked) {
+  auto answered = [&](const Chunk& c) {
+    for (auto& ts : targets_) {
+      if (!ts.alive) continue;
+      for (uint32_t i = c.first; i < c.first + c.count; ++i)
+        if (ts.codes[i] == wire::Code::Unknown) return false;
+    }
+    return true;
+  };
+  while (lowest_unanswered_ < next_chunk_ && answered(chunks_[lowest_unanswered_]))
+    ++lowest_unanswered_;
+  auto emit = [&](size_t ci) {
+    const Chunk& c = chunks_[ci];
+    wire::Manifest m;
+    m.sid = sid_;
+    m.flags = flags_;
+    m.block_size = tun_.block_size;
+    m.total = uint32_t(entries_.size());
+    m.first = c.first;
+    m.entries.assign(entries_.begin() + c.first, entries_.begin() + c.first + c.count);
+    if (c.first == 0) {
+      m.root = root_;
+      m.excludes = excludes_;
+    }
+    pkt_.clear();
+    wire::encode(pkt_, self_, m);
+    if (!pacer.allow(pkt_.size(), now)) return false;
+    chunks_[ci].sent_at = now;
+    return send(net, blocked);
+  };
+  if (now - last_resend_scan_ >= tun_.resend / 3) {
+    last_resend_scan_ = now;
+    for (size_t ci = lowest_unanswered_; ci < next_chunk_; ++ci) {
+      if (now - chunks_[ci].sent_at < tun_.resend || answered(chunks_[ci])) continue;
+      if (!emit(ci)) return false;
+    }
+  }
+  while (next_chunk_ < chunks_.size() && next_chunk_ < lowest_unanswered_ + 512) {
+    if (!emit(next_chunk_)) return false;
+    ++next_chunk_;
+  }
+  return true;
+}
+
+bool SendSession::send_block(uint32_t idx, uint64_t offset, std::span<const uint8_t> bytes,
+                             bool last, const wire::Hash128& hash, TimePoint now, Pacer& pacer,
+                             Transport& net, bool& blocked) {
+  wire::Data d;
+  d.sid = sid_;
+  d.idx = idx;
+  d.offset = offset;
+  d.last = last;
+  d.hash = hash;
+  d.payload = bytes;
+  pkt_.clear();
+  wire::encode(pkt_, self_, d);
+  if (!pacer.allow(pkt_.size(), now)) return false;
+  return send(net, blocked);
+}
+
+bool SendSession::pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool& blocked) {
+  while (!repairs_.empty()) {
+    auto it = repairs_.begin();
+    uint32_t idx = it->first;
+    auto& ranges = it->second;
+    const auto& e = entries_[idx];
+    if (repair_fd_.first != idx) {
+      int fd = open_beneath(basefd_, e.path, O_RDONLY);
+      if (fd < 0) {
+        fail_everywhere(idx, -fd, "can't read (" + errstr(-fd) + ")");
+        repairs_.erase(it);
+        continue;
+      }
+      repair_fd_ = {idx, Fd(fd)};
+    }
+    uint64_t nb = nblocks(e.size, tun_.block_size);
+    while (!ranges.empty()) {
+      auto& r = ranges.front();
+      uint64_t off = uint64_t(r.first) * tun_.block_size;
+      size_t len = size_t(std::min<uint64_t>(tun_.block_size, e.size - off));
+      ssize_t n = pread(repair_fd_.second.get(), buf_.data(), len, off_t(off));
+      if (n != ssize_t(len)) {
+        fail_everywhere(idx, n < 0 ? errno : ESTALE, "file changed while sending");
+        ranges.clear();
+        break;
+      }
+      bool last = r.first + 1 == nb;
+      if (!send_block(idx, off, {buf_.data(), len}, last, sent_[idx].hash, now, pacer, net,
+                      blocked))
+        return false;
+      sent_[idx].repaired_at = now;
+      ++r.first;
+      if (--r.count == 0) ranges.erase(ranges.begin());
+    }
+    repairs_.erase(idx);
+  }
+  return true;
+}
+
+bool SendSession::pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, bool& blocked) {
+  for (;;) {
+    if (!cur_) {
+      if (cursor_ >= entries_.size()) return true;
+      if (cursor_ >= lowest_open_all() + tun_.window_files) return true;
+      bool undecided = false;
+      if (!needs_data(cursor_, undecided)) {
+        if (undecided && entries_[cursor_].kind == wire::Kind::File && entries_[cursor_].size)
+          return true;  // wait for the answers
+        ++cursor_;
+        continue;
+      }
+      const auto& e = entries_[cursor_];
+      int fd = open_beneath(basefd_, e.path, O_RDONLY);
+      struct stat st;
+      if (fd < 0 || fstat(fd, &st) != 0 || uint64_t(st.st_size) != e.size) {
+        int err = fd < 0 ? -fd : ESTALE;
+        if (fd >= 0) close(fd);
+        fail_everywhere(cursor_, err, fd < 0 ? "can't read (" + errstr(err) + ")"
+                                             : "file changed while sending");
+        ++cursor_;
+        continue;
+      }
+      posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+      cur_.emplace();
+      cur_->idx = cursor_;
+      cur_->fd = Fd(fd);
+      buf_len_ = 0;
+      buf_off_ = 0;
+    }
+    const auto& e = entries_[cur_->idx];
+    while (cur_->offset < e.size) {
+      if (cur_->offset >= buf_off_ + buf_len_) {
+        size_t want = size_t(std::min<uint64_t>(buf_.size(), e.size - cur_->offset));
+        ssize_t n = pread(cur_->fd.get(), buf_.data(), want, off_t(cur_->offset));
+        if (n != ssize_t(want)) {
+          fail_everywhere(cur_->idx, n < 0 ? errno : ESTALE, "file changed while sending");
+          cur_.reset();
+          ++cursor_;
+          break;
+        }
+        cur_->hasher.update({buf_.data(), want});
+        buf_off_ = cur_->offset;
+        buf_len_ = want;
+      }
+      size_t len = size_t(std::min<uint64_t>(tun_.block_size, e.size - cur_->offset));
+      bool last = cur_->offset + len == e.size;
+      wire::Hash128 h{};
+      if (last) {
+        h = cur_->hasher.digest();
+        sent_[cur_->idx].hash = h;
+      }
+      if (!send_block(cur_->idx, cur_->offset, {buf_.data() + (cur_->offset - buf_off_), len},
+                      last, h, now, pacer, net, blocked)) {
+        if (blocked) {
+          cur_->offset += len;
+          progress_.bytes_sent += len;
+        }
+        return false;
+      }
+      cur_->offset += len;
+      progress_.bytes_sent += len;
+    }
+    if (cur_ && cur_->offset >= e.size) {
+      cur_.reset();
+      ++cursor_;
+    }
+  }
+}
+
+bool SendSession::pump(TimePoint now, Pacer& pacer, Transport& net) {
+  if (finished_) return true;
+  if (pending_) {
+    if (net.send(pending_to_, *pending_) == SendStatus::WouldBlock) return false;
+    pending_.reset();
+  }
+  check_timeouts(now);
+  if (std::none_of(targets_.begin(), targets_.end(), [](auto& t) { return t.alive; })) {
+    // Nobody (left) to push to: an empty cluster is not an error, as in makuosan.
+    check_finished(net);
+    return true;
+  }
+  bool blocked = false;
+  bool ok = pump_manifest(now, pacer, net, blocked);
+  if (ok && data_session()) ok = pump_repairs(now, pacer, net, blocked);
+  if (ok && data_session()) ok = pump_first_pass(now, pacer, net, blocked);
+  if (blocked) return false;
+  if (data_session() && next_chunk_ > 0 && now - last_poll_ >= tun_.poll_interval) {
+    wire::Poll p;
+    p.sid = sid_;
+    p.seq = ++poll_seq_;
+    p.sent_upto = cur_ ? cur_->idx : cursor_;
+    p.lowest_open = lowest_open_all();
+    pkt_.clear();
+    wire::encode(pkt_, self_, p);
+    last_poll_ = now;
+    if (!send(net, blocked)) return false;
+  }
+  check_finished(net);
+  return true;
+}
+
+void SendSession::check_finished(Transport& net) {
+  if (finished_) return;
+  for (auto& ts : targets_) {
+    if (!ts.alive) continue;
+    if (ts.open > 0) return;
+    if ((flags_ & wire::kDsync) && !ts.dsync_final) return;
+  }
+  finished_ = true;
+  pkt_.clear();
+  wire::encode(pkt_, self_, wire::End{sid_, false});
+  for (int i = 0; i < 2; ++i) net.send(dest(net), pkt_);
+  if (sink_.done) sink_.done(!failed_);
+}
+
+void SendSession::abort(Transport& net) {
+  if (finished_) return;
+  finished_ = true;
+  pkt_.clear();
+  wire::encode(pkt_, self_, wire::End{sid_, true});
+  for (int i = 0; i < 2; ++i) net.send(dest(net), pkt_);
+}
+
+TimePoint SendSession::deadline(TimePoint now) const {
+  if (finished_) return TimePoint::max();
+  if (pending_) return now + 1ms;
+  bool work = next_chunk_ < chunks_.size() || !repairs_.empty() ||
+              (data_session() && cur_.has_value());
+  if (work) return now;
+  TimePoint t = last_resend_scan_ + tun_.resend / 3;
+  if (data_session() && next_chunk_ > 0) t = std::min(t, last_poll_ + tun_.poll_interval);
+  for (auto& ts : targets_)
+    if (ts.alive) t = std::min(t, ts.last_heard + tun_.target_timeout + 1ms);
+  // the first pass may be waiting on answers: those arrive as packets, which pump again
+  return std::max(t, now);
+}
+
+std::string SendSession::describe() const {
+  std::string s = "sid=" + std::to_string(sid_) + " entries=" + std::to_string(entries_.size()) +
+                  " done=" + std::to_string(progress_.files_done) +
+                  " bytes=" + std::to_string(progress_.bytes_sent) + "/" +
+                  std::to_string(progress_.bytes_total) + " targets=";
+  for (auto& ts : targets_) s += ts.t.name + (ts.alive ? "" : "(dropped)") + ",";
+  if (!targets_.empty()) s.pop_back();
+  return s;
+}
+
+}  // namespace makuo

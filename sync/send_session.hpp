@@ -1,0 +1,155 @@
+// The sending side of one push: manifest out, per-file answers in, paced data for what is
+// needed, NACK-driven repairs read back from the files, and a per-host, per-file outcome.
+// Sans-I/O apart from reading the files being sent.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "sync/fsops.hpp"
+#include "sync/hash.hpp"
+#include "sync/transport.hpp"
+#include "sync/wire.hpp"
+
+namespace makuo {
+
+struct Target {
+  wire::NodeId id = 0;
+  std::string name;
+  Endpoint ep;
+};
+
+// Where a session's console lines go. level follows makuosan's console levels.
+struct SessionSink {
+  std::function<void(int level, const std::string& line)> line;
+  std::function<void(bool ok)> done;
+};
+
+struct SessionRequest {
+  uint16_t flags = 0;  // wire::kDryRun | kCheck | kDsync | kRecursive
+  std::vector<wire::Entry> entries;
+  std::vector<Target> targets;
+  bool unicast = false;  // -t: talk to the single target directly
+  int loglevel = 0;      // the console's level when the command started
+  std::string root;      // dsync
+  std::vector<std::string> excludes;  // dsync
+};
+
+struct Progress {
+  uint64_t files_total = 0, files_done = 0;
+  uint64_t bytes_total = 0, bytes_sent = 0;
+};
+
+struct SessionTuning {
+  uint16_t block_size = 1372;
+  Duration target_timeout = 10s;  // a silent target is dropped from the push after this
+  Duration resend = 300ms;        // manifest chunks without an answer
+  Duration poll_interval = 20ms;
+  uint32_t window_files = 4096;  // files sent but not yet final on every target
+};
+
+class SendSession {
+ public:
+  SendSession(uint32_t sid, wire::NodeId self, int basefd, SessionRequest req, SessionSink sink,
+              SessionTuning tuning, TimePoint now);
+
+  uint32_t sid() const { return sid_; }
+  void on_report(wire::NodeId from, const wire::Report& m, TimePoint now);
+  void on_nack(wire::NodeId from, const wire::Nack& m, TimePoint now);
+  void on_delete_report(wire::NodeId from, const wire::DeleteReport& m, TimePoint now,
+                        Transport& net);
+  void drop_target(wire::NodeId id, const std::string& why);
+  // Sends what pacing and the socket allow; false when the socket would block.
+  bool pump(TimePoint now, Pacer& pacer, Transport& net);
+  TimePoint deadline(TimePoint now) const;
+  bool finished() const { return finished_; }
+  // The console went away: tell receivers to drop their temporaries.
+  void abort(Transport& net);
+  Progress progress() const { return progress_; }
+  std::string describe() const;
+
+ private:
+  struct TargetState {
+    Target t;
+    bool alive = true;
+    TimePoint last_heard{};
+    std::vector<wire::Code> codes;
+    std::unordered_map<uint32_t, uint16_t> errs;
+    uint32_t open = 0;         // entries without a final code
+    uint32_t lowest_open = 0;  // first entry without a final code
+    bool dsync_final = false;
+    uint32_t dsync_next_chunk = 0;
+  };
+  struct Chunk {
+    uint32_t first = 0, count = 0;
+    TimePoint sent_at{};
+  };
+  struct FileTx {
+    wire::Hash128 hash{};
+    TimePoint repaired_at{};
+  };
+  struct Current {
+    uint32_t idx = 0;
+    Fd fd;
+    uint64_t offset = 0;
+    Hasher hasher;
+  };
+
+  bool dry() const { return flags_ & wire::kDryRun; }
+  bool data_session() const { return !(flags_ & (wire::kDryRun | wire::kCheck | wire::kDsync)); }
+  TargetState* target(wire::NodeId id);
+  void set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t err);
+  void advance_lowest(TargetState& ts);
+  uint32_t lowest_open_all() const;
+  bool needs_data(uint32_t idx, bool& undecided) const;
+  void fail_everywhere(uint32_t idx, int err, const std::string& why);
+  bool send(Transport& net, bool& blocked);
+  bool send_block(uint32_t idx, uint64_t offset, std::span<const uint8_t> bytes, bool last,
+                  const wire::Hash128& hash, TimePoint now, Pacer& pacer, Transport& net,
+                  bool& blocked);
+  bool pump_manifest(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
+  bool pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
+  bool pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
+  void check_timeouts(TimePoint now);
+  void check_finished(Transport& net);
+  Endpoint dest(Transport& net) const;
+
+  uint32_t sid_;
+  wire::NodeId self_;
+  int basefd_;
+  uint16_t flags_;
+  std::vector<wire::Entry> entries_;
+  bool unicast_;
+  int loglevel_;
+  std::string root_;
+  std::vector<std::string> excludes_;
+  SessionSink sink_;
+  SessionTuning tun_;
+  std::vector<TargetState> targets_;
+  std::vector<Chunk> chunks_;
+  size_t next_chunk_ = 0;        // first chunk never sent
+  size_t lowest_unanswered_ = 0;  // chunks below are answered by every live target
+  TimePoint last_resend_scan_{};
+  uint32_t cursor_ = 0;  // next entry the first pass looks at
+  std::optional<Current> cur_;
+  std::unordered_map<uint32_t, FileTx> sent_;
+  std::map<uint32_t, std::vector<wire::BlockRange>> repairs_;
+  std::pair<uint32_t, Fd> repair_fd_{UINT32_MAX, Fd()};
+  std::vector<uint8_t> buf_;
+  size_t buf_len_ = 0;
+  uint64_t buf_off_ = 0;
+  uint32_t poll_seq_ = 0;
+  TimePoint last_poll_{};
+  std::vector<uint8_t> dry_reported_;
+  std::vector<uint8_t> need_counted_;
+  wire::Bytes pkt_;
+  std::optional<wire::Bytes> pending_;  // a datagram the socket refused, sent first next time
+  Endpoint pending_to_;
+  bool failed_ = false;
+  bool finished_ = false;
+  Progress progress_;
+};
+
+}  // namespace makuo

@@ -1,0 +1,63 @@
+// What the protocol state machines need from the network: a datagram out, and the time.
+// Boost.Asio implements it for real (net.cpp); tests use an in-memory network.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace makuo {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Duration = Clock::duration;
+using namespace std::chrono_literals;
+
+struct Endpoint {
+  uint32_t addr = 0;  // IPv4, host order
+  uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+  std::string str() const;
+};
+
+enum class SendStatus { Ok, WouldBlock, Error };
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual SendStatus send(const Endpoint& to, std::span<const uint8_t> datagram) = 0;
+  virtual Endpoint group() const = 0;
+};
+
+// Token bucket for -T; rate 0 means "as fast as the socket takes it".
+class Pacer {
+ public:
+  explicit Pacer(uint64_t bytes_per_sec = 0) : rate_(bytes_per_sec) {}
+  void set_rate(uint64_t bytes_per_sec) { rate_ = bytes_per_sec; }
+  uint64_t rate() const { return rate_; }
+  bool allow(size_t bytes, TimePoint now) {
+    if (rate_ == 0) return true;
+    refill(now);
+    if (tokens_ < 0) return false;
+    tokens_ -= double(bytes);
+    return true;
+  }
+  TimePoint next_send(TimePoint now) const {
+    if (rate_ == 0 || tokens_ >= 0) return now;
+    return now + std::chrono::duration_cast<Duration>(
+                     std::chrono::duration<double>(-tokens_ / double(rate_)));
+  }
+
+ private:
+  void refill(TimePoint now) {
+    if (last_ == TimePoint{}) last_ = now;
+    double dt = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    tokens_ = std::min(tokens_ + dt * double(rate_), double(rate_) / 200 + 16384);
+  }
+  uint64_t rate_;
+  double tokens_ = 0;
+  TimePoint last_{};
+};
+
+}  // namespace makuo

@@ -1,0 +1,163 @@
+#include "sync/udp_node.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <system_error>
+
+namespace makuo {
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+namespace {
+
+void check(int rc, const char* what) {
+  if (rc != 0) throw std::system_error(errno, std::generic_category(), what);
+}
+
+void set_bufs(int fd, int rcv, int snd) {
+  if (rcv > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
+    check(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv), "SO_RCVBUF");
+  if (snd > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof snd) != 0)
+    check(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd), "SO_SNDBUF");
+}
+
+}  // namespace
+
+UdpNode::UdpNode(asio::io_context& io, const NetConfig& cfg)
+    : io_(io), cfg_(cfg), mcast_(io), ucast_(io), timer_(io) {
+  mcast_.open(udp::v4());
+  mcast_.set_option(asio::socket_base::reuse_address(true));
+  mcast_.bind(udp::endpoint(asio::ip::address_v4::any(), cfg.port));
+  int fd = mcast_.native_handle();
+  ip_mreqn mr{};
+  mr.imr_multiaddr.s_addr = htonl(cfg.group);
+  mr.imr_address.s_addr = htonl(cfg.iface);
+  check(setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr), "IP_ADD_MEMBERSHIP");
+  int zero = 0;
+  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero);
+  // Receivers need room for bursts: a 4 MiB default unless -R says otherwise.
+  set_bufs(fd, cfg.rcvbuf > 0 ? cfg.rcvbuf : 4 << 20, 0);
+  mcast_.non_blocking(true);
+
+  ucast_.open(udp::v4());
+  ucast_.bind(udp::endpoint(asio::ip::address_v4(cfg.iface), 0));
+  int ufd = ucast_.native_handle();
+  in_addr ifa{htonl(cfg.iface)};
+  check(setsockopt(ufd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa), "IP_MULTICAST_IF");
+  int ttl = 1, loop = cfg.loop ? 1 : 0;
+  check(setsockopt(ufd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl), "IP_MULTICAST_TTL");
+  check(setsockopt(ufd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop), "IP_MULTICAST_LOOP");
+  set_bufs(ufd, cfg.rcvbuf > 0 ? cfg.rcvbuf : 4 << 20, cfg.sndbuf);
+  ucast_.non_blocking(true);
+}
+
+int UdpNode::rcvbuf() const {
+  int v = 0;
+  socklen_t l = sizeof v;
+  getsockopt(const_cast<udp::socket&>(mcast_).native_handle(), SOL_SOCKET, SO_RCVBUF, &v, &l);
+  return v / 2;
+}
+
+int UdpNode::sndbuf() const {
+  int v = 0;
+  socklen_t l = sizeof v;
+  getsockopt(const_cast<udp::socket&>(ucast_).native_handle(), SOL_SOCKET, SO_SNDBUF, &v, &l);
+  return v / 2;
+}
+
+void UdpNode::attach(Engine& engine) {
+  engine_ = &engine;
+  engine_->start(Clock::now());
+  arm_read(mcast_);
+  arm_read(ucast_);
+  run_engine();
+}
+
+void UdpNode::poke() {
+  asio::post(io_, [this] { run_engine(); });
+}
+
+SendStatus UdpNode::send(const Endpoint& to, std::span<const uint8_t> datagram) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(to.addr);
+  sa.sin_port = htons(to.port);
+  for (;;) {
+    ssize_t n = ::sendto(ucast_.native_handle(), datagram.data(), datagram.size(), 0,
+                         reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    if (n >= 0) {
+      ++tx_packets_;
+      return SendStatus::Ok;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == ENOBUFS) {
+      arm_write();
+      return SendStatus::WouldBlock;
+    }
+    ++tx_errors_;
+    return SendStatus::Error;
+  }
+}
+
+void UdpNode::arm_write() {
+  if (write_armed_) return;
+  write_armed_ = true;
+  ucast_.async_wait(udp::socket::wait_write, [this](const boost::system::error_code& ec) {
+    write_armed_ = false;
+    if (!ec) run_engine();
+  });
+}
+
+void UdpNode::arm_read(udp::socket& s) {
+  s.async_wait(udp::socket::wait_read, [this, &s](const boost::system::error_code& ec) {
+    if (ec) return;
+    drain(s);
+    run_engine();
+    arm_read(s);
+  });
+}
+
+void UdpNode::drain(udp::socket& s) {
+  constexpr int kBatch = 64;
+  static thread_local std::vector<uint8_t> bufs(size_t(kBatch) * 65536);
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  sockaddr_in from[kBatch];
+  // Bounded so that a flood cannot starve timers and consoles.
+  for (int round = 0; round < 16; ++round) {
+    for (int i = 0; i < kBatch; ++i) {
+      iov[i] = {bufs.data() + size_t(i) * 65536, 65536};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+    }
+    int n = recvmmsg(s.native_handle(), msgs, kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    TimePoint now = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      Endpoint ep{ntohl(from[i].sin_addr.s_addr), ntohs(from[i].sin_port)};
+      engine_->on_packet({bufs.data() + size_t(i) * 65536, msgs[i].msg_len}, ep, now);
+    }
+    if (n < kBatch) return;
+  }
+}
+
+void UdpNode::run_engine() {
+  if (!engine_) return;
+  TimePoint next = engine_->on_timer(Clock::now());
+  if (next != timer_at_ || next <= Clock::now()) {
+    timer_at_ = next;
+    timer_.expires_at(next);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      timer_at_ = TimePoint::max();
+      run_engine();
+    });
+  }
+}
+
+}  // namespace makuo
