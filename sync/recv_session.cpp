@@ -133,6 +133,9 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
       return n >= 0 && t.substr(0, size_t(n)) == e.link ? wire::Code::Same : wire::Code::Need;
     }
     case wire::Kind::HardLink: {
+      // Linked to our copy of the source, and that copy is not about to be replaced.
+      auto si = file_idx_.find(e.link);
+      if (si != file_idx_.end() && codes_[si->second] != wire::Code::Same) return wire::Code::Need;
       struct stat src;
       if (exists && S_ISREG(st.st_mode) && lstat_beneath(cfg_.basefd, e.link, src) == 0 &&
           src.st_ino == st.st_ino && src.st_dev == st.st_dev)
@@ -253,6 +256,7 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
     entries_[idx] = m.entries[k];
     const wire::Entry& e = entries_[idx];
     if (e.kind != wire::Kind::Dir) ++open_nondir_;
+    if (e.kind == wire::Kind::File) file_idx_[e.path] = idx;
     if (flags_ & wire::kDsync) sender_paths_.insert(e.path);
     uint16_t err = 0;
     wire::Code c = decide(idx, err);
@@ -286,9 +290,6 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
         if (int merr = materialize(idx)) resolve(idx, wire::Code::Failed, uint16_t(merr));
     }
   }
-  // Entries already "Same" are hard-link sources too.
-  for (uint32_t k = 0; k < m.entries.size(); ++k)
-    if (entries_[m.first + k].kind == wire::Kind::File) file_idx_[entries_[m.first + k].path] = m.first + k;
   try_hardlinks();
   if (flags_ & wire::kDsync) {
     if (received_ == total_ && !dsync_ran_) run_dsync();
@@ -312,7 +313,8 @@ int RecvSession::start_file(uint32_t idx, RecvFile& f) {
 void RecvSession::on_data(const wire::Data& d, TimePoint now) {
   last_activity_ = now;
   now_ = now;
-  if (d.idx >= total_ || !have_entry_[d.idx] || codes_[d.idx] != wire::Code::Need) return;
+  // Only files still waiting for blocks: a late duplicate must not start a second copy.
+  if (!need_data_.count(d.idx)) return;
   const wire::Entry& e = entries_[d.idx];
   if (e.kind != wire::Kind::File || d.offset % block_size_ != 0 || d.offset >= e.size) return;
   uint64_t block = d.offset / block_size_;

@@ -27,7 +27,8 @@ node_start() {
   local i=$1
   mkdir -p "$(node_base "$i")" "$MK_WORK/nodes/$i/state"
   # shellcheck disable=SC2086
-  nsx "$i" "$MAKUO_BIN/makuosan" -n -b "$(node_base "$i")" -U "$(node_sock "$i")" \
+  # nsenter execs the daemon, so $! is the daemon itself (node_signal checks its name)
+  nsenter --net="/run/netns/$(node_ns "$i")" "$MAKUO_BIN/makuosan" -n -b "$(node_base "$i")" -U "$(node_sock "$i")" \
     -m "$MK_GROUP" --name "$(node_name "$i")" --state-dir "$MK_WORK/nodes/$i/state" \
     ${MK_DAEMON_ARGS:-} >>"$(node_logf "$i")" 2>&1 &
   echo $! > "$MK_WORK/nodes/$i/pid"

@@ -1,0 +1,21 @@
+# testlib.sh - assertions for the integration tests (sourced after cluster.sh).
+T_FAILS=0
+t_name() { T_CASE="$*"; mk_log "--- $*"; }
+fail() { mk_log "FAIL [$T_CASE]: $*"; T_FAILS=$((T_FAILS + 1)); }
+ok() { mk_log "ok   [$T_CASE]: $*"; }
+expect_rc() {  # expect_rc WANT CMD...: WANT is 0 or "nonzero"
+  local want=$1; shift
+  "$@" >"$MK_WORK/out" 2>"$MK_WORK/err"; local rc=$?
+  if [ "$want" = nonzero ]; then [ $rc -ne 0 ] || { fail "expected failure: $*"; cat "$MK_WORK/out" "$MK_WORK/err" >&2; return 1; }
+  else [ $rc -eq "$want" ] || { fail "rc=$rc (want $want): $*"; cat "$MK_WORK/out" "$MK_WORK/err" >&2; return 1; }; fi
+  return 0
+}
+same_tree() {  # same_tree A B [--no-owner]
+  if diff <(tree_sig "$1" "${@:3}") <(tree_sig "$2" "${@:3}") >"$MK_WORK/diff"; then return 0; fi
+  head -20 "$MK_WORK/diff" >&2; return 1
+}
+t_finish() {
+  if [ "$T_FAILS" -gt 0 ]; then mk_log "$T_FAILS check(s) failed"; exit 1; fi
+  mk_log "all checks passed"
+}
+need_root() { [ "$(id -u)" = 0 ] || { echo "integration tests need root (network namespaces)"; exit 1; }; }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The console protocol by hand, as makuosan's msync and telnet use it (reference §2).
+set -u
+. "$(dirname "$0")/../../scripts/lib/cluster.sh"
+. "$(dirname "$0")/../../scripts/lib/testlib.sh"
+need_root
+trap cluster_down EXIT
+cluster_up 2 || exit 1
+t_name "prompt, echo, help, exclude, unknown command, pipelined lines, quit"
+python3 - "$(node_sock 1)" <<'PY' > "$MK_WORK/transcript" || fail "console transcript"
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5)
+buf = b""
+def until_prompt():
+    global buf
+    while not buf.endswith(b"> "):
+        buf += s.recv(4096)
+    out, buf = buf[:-2], b""
+    return out.decode()
+assert until_prompt() == ""
+s.sendall(b"echo hello  world\r\n"); assert until_prompt() == "hello world\n"
+s.sendall(b"exclude add *.log\r\nexclude add cache/\r\nexclude list\r\n")   # pipelined
+while not buf.endswith(b"*.log\ncache/\n> "):   # three prompts, the last after the list
+    buf += s.recv(4096)
+assert buf == b"> > *.log\ncache/\n> ", buf
+buf = b""
+s.sendall(b"frob\r\n"); assert until_prompt() == "mexec: command error 'frob'\n"
+s.sendall(b"alive on\r\n"); assert until_prompt() == ""
+s.sendall(b"help\r\n"); assert "COMMAND:" in until_prompt()
+s.sendall(b"members\r\n"); m = until_prompt(); assert m.endswith("Total: 1 members\n"), m
+s.sendall(b"send\r\n"); assert until_prompt().startswith("send [-n] [-r]")
+s.sendall(b"quit\r\n"); time.sleep(0.2); assert s.recv(100) == b""
+print("transcript ok")
+PY
+grep -q 'transcript ok' "$MK_WORK/transcript" && ok "transcript" || fail "transcript"
+t_name "password prompt"
+node_stop 1
+echo secretpw > "$MK_WORK/pw"
+MK_DAEMON_ARGS="-K $MK_WORK/pw" node_start 1 2>/dev/null   # its readiness probe has no password
+t=$((SECONDS + 10)); until [ -S "$(node_sock 1)" ]; do [ $SECONDS -lt $t ] || break; sleep 0.05; done
+expect_rc nonzero node_msync 1 --members && ok "no password: refused" || fail "accepted without password"
+printf 'wrong\n' > "$MK_WORK/badpw"
+expect_rc nonzero node_msync 1 -K "$MK_WORK/badpw" --members && ok "wrong password refused" || fail "wrong password accepted"
+expect_rc 0 node_msync 1 -K "$MK_WORK/pw" --members && grep -q 'Total: 1 members' "$MK_WORK/out" && ok "right password" || fail "right password refused"
+t_finish
