@@ -80,21 +80,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   void read() {
     auto self = shared_from_this();
-    sock_.async_read_some(asio::buffer(rbuf_), [this, self](boost::system::error_code ec, size_t n) {
-      if (ec || closed_) return close();
-      inbuf_.append(rbuf_.data(), n);
-      size_t pos;
-      while ((pos = inbuf_.find('\n')) != std::string::npos) {
-        lines_.push_back(inbuf_.substr(0, pos));
-        inbuf_.erase(0, pos + 1);
-      }
-      if (inbuf_.size() > 8192) {
-        spdlog::warn("console: line too long, connection closed");
-        return close();
-      }
-      pump_lines();
-      if (!closed_) read();
-    });
+    sock_.async_read_some(asio::buffer(rbuf_),
+                          [this, self](boost::system::error_code ec, size_t n) {
+                            if (ec || closed_) return close();
+                            inbuf_.append(rbuf_.data(), n);
+                            size_t pos;
+                            while ((pos = inbuf_.find('\n')) != std::string::npos) {
+                              lines_.push_back(inbuf_.substr(0, pos));
+                              inbuf_.erase(0, pos + 1);
+                            }
+                            if (inbuf_.size() > 8192) {
+                              spdlog::warn("console: line too long, connection closed");
+                              return close();
+                            }
+                            pump_lines();
+                            if (!closed_) read();
+                          });
   }
 
   void write(std::string s) {
@@ -113,10 +114,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto self = shared_from_this();
     auto msg = std::make_shared<std::string>(std::move(outq_.front()));
     outq_.pop_front();
-    asio::async_write(sock_, asio::buffer(*msg), [this, self, msg](boost::system::error_code ec, size_t) {
-      if (ec) return close();
-      flush();
-    });
+    asio::async_write(sock_, asio::buffer(*msg),
+                      [this, self, msg](boost::system::error_code ec, size_t) {
+                        if (ec) return close();
+                        flush();
+                      });
   }
 
   void line(int level, const std::string& text) {
@@ -171,7 +173,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // While a command runs: "alive" keeps msync's 30 s timeout away; progress on request.
   void tick() {
-    alive_timer_.expires_after(progress_ ? std::chrono::milliseconds(500) : std::chrono::seconds(1));
+    alive_timer_.expires_after(progress_ ? std::chrono::milliseconds(500)
+                                         : std::chrono::seconds(1));
     auto self = shared_from_this();
     alive_timer_.async_wait([this, self](boost::system::error_code ec) {
       if (ec || !working_ || closed_) return;
@@ -202,8 +205,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (!writing_) close();
       return;
     }
-    if (c == "send" || c == "sync" || c == "dsync" || c == "check" || c == "md5")
-      return push(tok);
+    if (c == "send" || c == "sync" || c == "dsync" || c == "check" || c == "md5") return push(tok);
     if (c == "members") return members();
     if (c == "status") return status();
     if (c == "echo") {
@@ -301,19 +303,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto rl = e.receive_lines();
     s += "recv op : " + std::to_string(rl.size()) + "\n";
     for (auto& l : rl) s += "  " + l + "\n";
-    s += "packets : rx=" + std::to_string(st.rx_packets) + " tx=" +
-         std::to_string(srv_.node().tx_packets()) + " tx_errors=" +
-         std::to_string(srv_.node().tx_errors()) + "\n";
-    s += "dropped : truncated=" + std::to_string(st.drop_truncated) + " bad_magic=" +
-         std::to_string(st.drop_magic) + " makuosan=" + std::to_string(st.drop_makuosan) +
-         " bad_version=" + std::to_string(st.drop_version) + " malformed=" +
-         std::to_string(st.drop_malformed) + " unknown_session=" +
-         std::to_string(st.drop_unknown_session) + "\n";
-    s += "files   : committed=" + std::to_string(rs.files_committed) + " failed=" +
-         std::to_string(rs.files_failed) + " bytes=" + std::to_string(rs.bytes_written) +
+    s += "packets : rx=" + std::to_string(st.rx_packets) +
+         " tx=" + std::to_string(srv_.node().tx_packets()) +
+         " tx_errors=" + std::to_string(srv_.node().tx_errors()) + "\n";
+    s += "dropped : truncated=" + std::to_string(st.drop_truncated) +
+         " bad_magic=" + std::to_string(st.drop_magic) +
+         " makuosan=" + std::to_string(st.drop_makuosan) +
+         " bad_version=" + std::to_string(st.drop_version) +
+         " malformed=" + std::to_string(st.drop_malformed) +
+         " unknown_session=" + std::to_string(st.drop_unknown_session) + "\n";
+    s += "files   : committed=" + std::to_string(rs.files_committed) +
+         " failed=" + std::to_string(rs.files_failed) +
+         " bytes=" + std::to_string(rs.bytes_written) +
          " syncs=" + std::to_string(e.committer().syncs()) + "\n";
-    s += "sessions: sent=" + std::to_string(st.sessions_sent) + " received=" +
-         std::to_string(st.sessions_received) + "\n";
+    s += "sessions: sent=" + std::to_string(st.sessions_sent) +
+         " received=" + std::to_string(st.sessions_received) + "\n";
     write(s);
     finish();
   }
@@ -468,11 +472,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   TimePoint last_alive_{};
 };
 
-ConsoleServer::ConsoleServer(asio::io_context& io, ConsoleConfig cfg, Engine& engine,
-                             UdpNode& node)
+ConsoleServer::ConsoleServer(asio::io_context& io, ConsoleConfig cfg, Engine& engine, UdpNode& node)
     : io_(io), cfg_(std::move(cfg)), engine_(engine), node_(node), acceptor_(io) {}
 
-ConsoleServer::~ConsoleServer() { close(); }
+ConsoleServer::~ConsoleServer() {
+  close();
+}
 
 void ConsoleServer::listen() {
   if (!cfg_.unix_path.empty()) {

@@ -1,12 +1,12 @@
 // makuosan's console (reference §2): TCP 127.0.0.1:5000 or a unix socket, "> " prompt,
 // optional password, one command at a time per connection, the message catalogue and levels.
 #pragma once
-#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
 #include <boost/asio.hpp>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
 
 #include "sync/engine.hpp"
 #include "sync/udp_node.hpp"
@@ -23,9 +23,9 @@ struct ConsoleConfig {
   int basefd = -1;
   std::string base_path;
   std::string version;
-  bool nosend = false;                  // -s: console refuses send/sync/dsync
-  std::optional<uid_t> owner_only;      // -O
-  std::vector<std::string> group_names; // -g/-G names usable with send -g
+  bool nosend = false;                   // -s: console refuses send/sync/dsync
+  std::optional<uid_t> owner_only;       // -O
+  std::vector<std::string> group_names;  // -g/-G names usable with send -g
 };
 
 class Connection;

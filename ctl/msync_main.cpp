@@ -213,30 +213,68 @@ int main(int argc, char** argv) {
   std::string group_opt;
   while ((c = getopt_long(argc, argv, ":g:c:f:t:K:l:hvrnV", longs, nullptr)) != -1) {
     switch (c) {
-      case kStatus: mcmd = "status"; single = true; break;
-      case kMembers: mcmd = "members"; single = true; break;
-      case kCheck: mcmd = "check"; break;
-      case kSync: mcmd = "sync"; break;
-      case kDelete: del = true; break;
-      case kExclude: excludes.push_back(optarg); break;
+      case kStatus:
+        mcmd = "status";
+        single = true;
+        break;
+      case kMembers:
+        mcmd = "members";
+        single = true;
+        break;
+      case kCheck:
+        mcmd = "check";
+        break;
+      case kSync:
+        mcmd = "sync";
+        break;
+      case kDelete:
+        del = true;
+        break;
+      case kExclude:
+        excludes.push_back(optarg);
+        break;
       case kExcludeFrom:
         if (!read_lines(optarg, excludes)) {
           fprintf(stderr, "msync: can't read exclude file %s\n", optarg);
           return 1;
         }
         break;
-      case kProgress: progress = true; break;
-      case 'r': mopt += " -r"; break;
-      case 'n': mopt += " -n"; break;
-      case 't': mopt += std::string(" -t ") + optarg; break;
-      case 'g': group_opt = optarg; break;
-      case 'c': target = optarg; break;
-      case 'f': script = optarg; break;
-      case 'K': passfile = optarg; break;
-      case 'l': loglevel = atoi(optarg); break;
-      case 'v': ++loglevel; break;
-      case 'h': usage(stdout); return 0;
-      case 'V': printf("msync version %s (CLI for makuosan)\n", makuo::kVersion); return 0;
+      case kProgress:
+        progress = true;
+        break;
+      case 'r':
+        mopt += " -r";
+        break;
+      case 'n':
+        mopt += " -n";
+        break;
+      case 't':
+        mopt += std::string(" -t ") + optarg;
+        break;
+      case 'g':
+        group_opt = optarg;
+        break;
+      case 'c':
+        target = optarg;
+        break;
+      case 'f':
+        script = optarg;
+        break;
+      case 'K':
+        passfile = optarg;
+        break;
+      case 'l':
+        loglevel = atoi(optarg);
+        break;
+      case 'v':
+        ++loglevel;
+        break;
+      case 'h':
+        usage(stdout);
+        return 0;
+      case 'V':
+        printf("msync version %s (CLI for makuosan)\n", makuo::kVersion);
+        return 0;
       case ':':
         fprintf(stderr, "msync: option requires an argument: %s\n", argv[optind - 1]);
         usage(stderr);
@@ -300,7 +338,8 @@ int main(int argc, char** argv) {
       case Client::Read::Timeout:
         fprintf(stderr, "error: makuosan did not answer (%s)\n", what.c_str());
         break;
-      default: fprintf(stderr, "error: makuosan socket error (%s)\n", what.c_str());
+      default:
+        fprintf(stderr, "error: makuosan socket error (%s)\n", what.c_str());
     }
     return 1;
   };
@@ -334,7 +373,8 @@ int main(int argc, char** argv) {
       if (l.rfind("progress ", 0) == 0) {
         unsigned long long fd = 0, ft = 0, bs = 0, bt = 0;
         if (sscanf(l.c_str(), "progress %llu %llu %llu %llu", &fd, &ft, &bs, &bt) == 4) {
-          double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          double secs =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           double rate = secs > 0 ? double(bs) / secs : 0;
           double eta = rate > 0 && bt > bs ? double(bt - bs) / rate : 0;
           fprintf(stderr, "\r\033[K files %llu/%llu  %s/%s  %s/s  ETA %.0fs", fd, ft,

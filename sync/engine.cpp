@@ -73,7 +73,8 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
     case wire::Type::Heartbeat: {
       wire::Announce a;
       if (wire::decode(body, a) != wire::Error::Ok) return bad();
-      if (members_.announce(h.node, a, from, now)) spdlog::info("member {} ({}) joined", a.name, from.str());
+      if (members_.announce(h.node, a, from, now))
+        spdlog::info("member {} ({}) joined", a.name, from.str());
       if (h.type == wire::Type::Hello) announce(wire::Type::Heartbeat, from);
       return;
     }

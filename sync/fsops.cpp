@@ -105,23 +105,35 @@ std::string temp_name() {
 
 wire::Kind kind_of(mode_t m) {
   switch (m & S_IFMT) {
-    case S_IFDIR: return wire::Kind::Dir;
-    case S_IFLNK: return wire::Kind::Symlink;
-    case S_IFIFO: return wire::Kind::Fifo;
-    case S_IFCHR: return wire::Kind::CharDev;
-    case S_IFBLK: return wire::Kind::BlockDev;
-    default: return wire::Kind::File;
+    case S_IFDIR:
+      return wire::Kind::Dir;
+    case S_IFLNK:
+      return wire::Kind::Symlink;
+    case S_IFIFO:
+      return wire::Kind::Fifo;
+    case S_IFCHR:
+      return wire::Kind::CharDev;
+    case S_IFBLK:
+      return wire::Kind::BlockDev;
+    default:
+      return wire::Kind::File;
   }
 }
 
 mode_t type_bits(wire::Kind k) {
   switch (k) {
-    case wire::Kind::Dir: return S_IFDIR;
-    case wire::Kind::Symlink: return S_IFLNK;
-    case wire::Kind::Fifo: return S_IFIFO;
-    case wire::Kind::CharDev: return S_IFCHR;
-    case wire::Kind::BlockDev: return S_IFBLK;
-    default: return S_IFREG;
+    case wire::Kind::Dir:
+      return S_IFDIR;
+    case wire::Kind::Symlink:
+      return S_IFLNK;
+    case wire::Kind::Fifo:
+      return S_IFIFO;
+    case wire::Kind::CharDev:
+      return S_IFCHR;
+    case wire::Kind::BlockDev:
+      return S_IFBLK;
+    default:
+      return S_IFREG;
   }
 }
 

@@ -13,11 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <utility>  // before Asio: Boost 1.74 needs std::exchange
 #include <boost/asio.hpp>
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <utility>  // before Asio: Boost 1.74 needs std::exchange
 
 #include "ctl/console_server.hpp"
 #include "sync/engine.hpp"
@@ -127,9 +127,12 @@ void drop_privileges(const Ids& ids) {
 int main(int argc, char** argv) {
   DaemonOptions o;
   switch (parse_daemon_options(argc, argv, o)) {
-    case ParseResult::ExitOk: return 0;
-    case ParseResult::ExitError: return 1;
-    case ParseResult::Run: break;
+    case ParseResult::ExitOk:
+      return 0;
+    case ParseResult::ExitError:
+      return 1;
+    case ParseResult::Run:
+      break;
   }
   auto console_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("makuosan", console_sink);
@@ -237,7 +240,8 @@ int main(int argc, char** argv) {
   }
   if (o.chroot) {
     setenv("TZ", "UTC", 0);
-    if (chroot(base.c_str()) != 0 || chdir("/") != 0) die(std::string("chroot: ") + strerror(errno));
+    if (chroot(base.c_str()) != 0 || chdir("/") != 0)
+      die(std::string("chroot: ") + strerror(errno));
   } else if (chdir(base.c_str()) != 0) {
     die(std::string("chdir: ") + strerror(errno));
   }
@@ -261,14 +265,16 @@ int main(int argc, char** argv) {
       dup2(null, 2);
       if (null > 2) close(null);
     }
-    auto sys = std::make_shared<spdlog::sinks::syslog_sink_mt>("makuosan", LOG_PID, LOG_DAEMON, false);
+    auto sys =
+        std::make_shared<spdlog::sinks::syslog_sink_mt>("makuosan", LOG_PID, LOG_DAEMON, false);
     spdlog::default_logger()->sinks() = {sys};
   }
 
   spdlog::info("makuosan {} started: node {} base {} group {}:{} console {}", kVersion, o.name,
                base, o.mcast, o.port,
-               o.noconsole ? "off" : (o.unix_path.empty() ? o.listen + ":" + std::to_string(o.port)
-                                                          : o.unix_path));
+               o.noconsole
+                   ? "off"
+                   : (o.unix_path.empty() ? o.listen + ":" + std::to_string(o.port) : o.unix_path));
   if (stale) spdlog::info("removed {} stale temporary files", stale);
   spdlog::warn("no cluster key (-k): any host on this network segment can write files here");
 

@@ -13,8 +13,7 @@ std::string Endpoint::str() const {
   return std::string(buf) + ":" + std::to_string(port);
 }
 
-bool Membership::announce(wire::NodeId id, const wire::Announce& a, Endpoint from,
-                          TimePoint now) {
+bool Membership::announce(wire::NodeId id, const wire::Announce& a, Endpoint from, TimePoint now) {
   auto [it, fresh] = members_.try_emplace(id);
   Member& m = it->second;
   m.id = id;
@@ -30,7 +29,9 @@ void Membership::touch(wire::NodeId id, TimePoint now) {
   if (auto it = members_.find(id); it != members_.end()) it->second.last_seen = now;
 }
 
-bool Membership::remove(wire::NodeId id) { return members_.erase(id) > 0; }
+bool Membership::remove(wire::NodeId id) {
+  return members_.erase(id) > 0;
+}
 
 std::vector<Member> Membership::expire(TimePoint now) {
   std::vector<Member> gone;

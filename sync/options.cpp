@@ -125,20 +125,40 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         if (!to_int(optarg, 0, 9, v)) return bad("-d", optarg);
         o.loglevel = int(v);
         break;
-      case 'u': o.user = optarg; break;
-      case 'g': o.group = optarg; break;
-      case 'G': o.groups = split_commas(optarg); break;
-      case 'b': o.base = optarg; break;
+      case 'u':
+        o.user = optarg;
+        break;
+      case 'g':
+        o.group = optarg;
+        break;
+      case 'G':
+        o.groups = split_commas(optarg);
+        break;
+      case 'b':
+        o.base = optarg;
+        break;
       case 'p':
         if (!to_int(optarg, 1, 65535, v)) return bad("-p", optarg);
         o.port = uint16_t(v);
         break;
-      case 'm': o.mcast = optarg; break;
-      case 'i': o.iface = optarg; break;
-      case 'l': o.listen = optarg; break;
-      case 'U': o.unix_path = optarg; break;
-      case 'k': o.keyfile = optarg; break;
-      case 'K': o.passfile = optarg; break;
+      case 'm':
+        o.mcast = optarg;
+        break;
+      case 'i':
+        o.iface = optarg;
+        break;
+      case 'l':
+        o.listen = optarg;
+        break;
+      case 'U':
+        o.unix_path = optarg;
+        break;
+      case 'k':
+        o.keyfile = optarg;
+        break;
+      case 'K':
+        o.passfile = optarg;
+        break;
       case 'f':
         if (!to_int(optarg, 1, 1000, v)) return bad("-f", optarg);
         o.parallel = int(v);
@@ -158,25 +178,47 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         o.rate_mbps = d;
         break;
       }
-      case 'n': o.foreground = true; break;
-      case 'r': o.noreceive = true; break;
-      case 's': o.nosend = true; break;
-      case 'o': o.noconsole = true; break;
-      case 'O': o.owner_match = true; break;
-      case 'c': o.chroot = true; break;
-      case 'C': o.core = true; break;
-      case 'V': printf("makuosan version %s\n", kVersion); return ParseResult::ExitOk;
-      case 'h': print_daemon_usage(stdout); return ParseResult::ExitOk;
+      case 'n':
+        o.foreground = true;
+        break;
+      case 'r':
+        o.noreceive = true;
+        break;
+      case 's':
+        o.nosend = true;
+        break;
+      case 'o':
+        o.noconsole = true;
+        break;
+      case 'O':
+        o.owner_match = true;
+        break;
+      case 'c':
+        o.chroot = true;
+        break;
+      case 'C':
+        o.core = true;
+        break;
+      case 'V':
+        printf("makuosan version %s\n", kVersion);
+        return ParseResult::ExitOk;
+      case 'h':
+        print_daemon_usage(stdout);
+        return ParseResult::ExitOk;
       case kName:
         if (!*optarg || strlen(optarg) > 255) return bad("--name", optarg);
         o.name = optarg;
         break;
-      case kStateDir: o.state_dir = optarg; break;
+      case kStateDir:
+        o.state_dir = optarg;
+        break;
       case kMtu:
         if (!to_int(optarg, 576, 65000, v)) return bad("--mtu", optarg);
         o.mtu = int(v);
         break;
-      case kLoop: o.loop = true; break;
+      case kLoop:
+        o.loop = true;
+        break;
       case kTimeout:
         if (!to_int(optarg, 1, 3600, v)) return bad("--timeout", optarg);
         o.target_timeout = int(v);

@@ -7,32 +7,32 @@
 namespace makuo {
 
 struct DaemonOptions {
-  int loglevel = 0;                  // -d
-  std::string user, group;           // -u -g
-  std::vector<std::string> groups;   // -G
-  std::string base;                  // -b (default: cwd)
-  uint16_t port = 5000;              // -p: UDP and console TCP
+  int loglevel = 0;                    // -d
+  std::string user, group;             // -u -g
+  std::vector<std::string> groups;     // -G
+  std::string base;                    // -b (default: cwd)
+  uint16_t port = 5000;                // -p: UDP and console TCP
   std::string mcast = "239.255.10.8";  // -m (1.3.6: 224.0.0.108, link-local control block)
-  std::string iface = "0.0.0.0";     // -i
-  std::string listen = "127.0.0.1";  // -l
-  std::string unix_path;             // -U
-  std::string keyfile;               // -k
-  std::string passfile;              // -K
-  int parallel = 5;                  // -f (accepted; the engine pipelines every file)
-  int rcvbuf = 0, sndbuf = 0;        // -R -S
-  double rate_mbps = 0;              // -T
-  bool foreground = false;           // -n
-  bool noreceive = false;            // -r
-  bool nosend = false;               // -s
-  bool noconsole = false;            // -o
-  bool owner_match = false;          // -O
-  bool chroot = false;               // -c
-  bool core = false;                 // -C
-  std::string name;                  // --name (default: hostname)
-  std::string state_dir;             // --state-dir
-  int mtu = 1500;                    // --mtu
-  bool loop = false;                 // --loop
-  int target_timeout = 10;           // --timeout seconds
+  std::string iface = "0.0.0.0";       // -i
+  std::string listen = "127.0.0.1";    // -l
+  std::string unix_path;               // -U
+  std::string keyfile;                 // -k
+  std::string passfile;                // -K
+  int parallel = 5;                    // -f (accepted; the engine pipelines every file)
+  int rcvbuf = 0, sndbuf = 0;          // -R -S
+  double rate_mbps = 0;                // -T
+  bool foreground = false;             // -n
+  bool noreceive = false;              // -r
+  bool nosend = false;                 // -s
+  bool noconsole = false;              // -o
+  bool owner_match = false;            // -O
+  bool chroot = false;                 // -c
+  bool core = false;                   // -C
+  std::string name;                    // --name (default: hostname)
+  std::string state_dir;               // --state-dir
+  int mtu = 1500;                      // --mtu
+  bool loop = false;                   // --loop
+  int target_timeout = 10;             // --timeout seconds
 };
 
 enum class ParseResult { Run, ExitOk, ExitError };

@@ -60,7 +60,9 @@ std::string join(std::string_view dir, std::string_view name) {
   return r;
 }
 
-bool is_temp_name(std::string_view leaf) { return leaf.substr(0, kTempPrefix.size()) == kTempPrefix; }
+bool is_temp_name(std::string_view leaf) {
+  return leaf.substr(0, kTempPrefix.size()) == kTempPrefix;
+}
 
 bool Excludes::add(const std::string& pat) {
   if (pat.empty() || std::find(pats_.begin(), pats_.end(), pat) != pats_.end()) return false;

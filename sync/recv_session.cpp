@@ -26,7 +26,9 @@ timespec ts_of(int64_t ns) {
   return t;
 }
 
-size_t depth(const std::string& p) { return size_t(std::count(p.begin(), p.end(), '/')); }
+size_t depth(const std::string& p) {
+  return size_t(std::count(p.begin(), p.end(), '/'));
+}
 
 bool owner_matches(const wire::Entry& e, const struct stat& st, bool privileged) {
   return !privileged || (st.st_uid == local_uid(e) && st.st_gid == local_gid(e));
@@ -62,10 +64,9 @@ void RecvSession::drop_file(uint32_t idx) {
 wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
   const wire::Entry& e = entries_[idx];
   if (cfg_.readonly) return wire::Code::ReadOnly;
-  bool bad = !valid_relpath(e.path) ||
-             (e.kind == wire::Kind::HardLink && !valid_relpath(e.link)) ||
+  bool bad = !valid_relpath(e.path) || (e.kind == wire::Kind::HardLink && !valid_relpath(e.link)) ||
              (e.kind == wire::Kind::Symlink && (e.link.empty() || e.link.size() > wire::kMaxPath ||
-                                               e.link.find('\0') != std::string::npos));
+                                                e.link.find('\0') != std::string::npos));
   if (bad) {
     err = EINVAL;
     return wire::Code::Failed;
@@ -121,7 +122,8 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
       return wire::Code::Deleted;
     case wire::Kind::File:
       return same_meta && uint64_t(st.st_size) == e.size ? wire::Code::Same : wire::Code::Need;
-    case wire::Kind::Dir: return same_meta ? wire::Code::Same : wire::Code::Need;
+    case wire::Kind::Dir:
+      return same_meta ? wire::Code::Same : wire::Code::Need;
     case wire::Kind::Symlink: {
       if (!exists || !S_ISLNK(st.st_mode) || !owner_matches(e, st, cfg_.privileged))
         return wire::Code::Need;
@@ -145,9 +147,8 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
     case wire::Kind::Fifo:
     case wire::Kind::CharDev:
     case wire::Kind::BlockDev:
-      return same_meta && (e.kind == wire::Kind::Fifo || st.st_rdev == e.rdev)
-                 ? wire::Code::Same
-                 : wire::Code::Need;
+      return same_meta && (e.kind == wire::Kind::Fifo || st.st_rdev == e.rdev) ? wire::Code::Same
+                                                                               : wire::Code::Need;
   }
   return wire::Code::Need;
 }
@@ -208,7 +209,8 @@ int RecvSession::materialize(uint32_t idx) {
     }
     case wire::Kind::Symlink:
       if (symlinkat(e.link.c_str(), dfd, tmp.c_str()) != 0) return errno;
-      if (cfg_.privileged) fchownat(dfd, tmp.c_str(), local_uid(e), local_gid(e), AT_SYMLINK_NOFOLLOW);
+      if (cfg_.privileged)
+        fchownat(dfd, tmp.c_str(), local_uid(e), local_gid(e), AT_SYMLINK_NOFOLLOW);
       utimensat(dfd, tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
       break;
     case wire::Kind::Fifo:
@@ -221,7 +223,8 @@ int RecvSession::materialize(uint32_t idx) {
       fchmodat(dfd, tmp.c_str(), e.mode, 0);
       utimensat(dfd, tmp.c_str(), times, 0);
       break;
-    default: return EINVAL;
+    default:
+      return EINVAL;
   }
   commit_temp(idx, std::move(dir), std::move(tmp));
   return 0;
@@ -285,7 +288,9 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
           dirs_.push_back(idx);
         }
         break;
-      case wire::Kind::HardLink: hardlinks_.push_back(idx); break;
+      case wire::Kind::HardLink:
+        hardlinks_.push_back(idx);
+        break;
       default:
         if (int merr = materialize(idx)) resolve(idx, wire::Code::Failed, uint16_t(merr));
     }
@@ -455,7 +460,7 @@ void RecvSession::run_dsync() {
   bool recursive = flags_ & wire::kRecursive;
   // Post-order walk of our own tree under root; delete what the sender lacks.
   std::function<void(int, const std::string&, int)> walk = [&](int dirfd, const std::string& dir,
-                                                              int level) {
+                                                               int level) {
     int dup_fd = dup(dirfd);
     DIR* d = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
     if (!d) {
@@ -608,8 +613,8 @@ void RecvSession::flush(TimePoint now, Transport& net) {
 }
 
 std::string RecvSession::describe() const {
-  return "from=" + from_.str() + " sid=" + std::to_string(sid_) + " entries=" +
-         std::to_string(received_) + "/" + std::to_string(total_) +
+  return "from=" + from_.str() + " sid=" + std::to_string(sid_) +
+         " entries=" + std::to_string(received_) + "/" + std::to_string(total_) +
          " open_files=" + std::to_string(files_.size()) +
          " waiting=" + std::to_string(need_data_.size());
 }

@@ -19,7 +19,7 @@ namespace makuo {
 struct ReceiverConfig {
   int basefd = -1;
   std::string base_path;
-  bool readonly = false;  // -r
+  bool readonly = false;    // -r
   bool privileged = false;  // may chown and mknod
 };
 
@@ -87,7 +87,7 @@ class RecvSession {
   uint32_t received_ = 0;
   std::vector<wire::Code> codes_;
   std::vector<uint16_t> errs_;
-  uint32_t open_nondir_ = 0;  // received entries (not directories) without a final code
+  uint32_t open_nondir_ = 0;      // received entries (not directories) without a final code
   std::set<uint32_t> need_data_;  // regular files waiting for blocks
   std::unordered_map<uint32_t, RecvFile> files_;
   std::unordered_map<std::string, uint32_t> file_idx_;  // for hard links

@@ -12,9 +12,13 @@
 namespace makuo {
 namespace {
 
-uint64_t nblocks(uint64_t size, uint16_t bs) { return (size + bs - 1) / bs; }
+uint64_t nblocks(uint64_t size, uint16_t bs) {
+  return (size + bs - 1) / bs;
+}
 
-std::string errstr(int e) { return e ? strerror(e) : "unknown error"; }
+std::string errstr(int e) {
+  return e ? strerror(e) : "unknown error";
+}
 
 // Adds [first, first+count) to a sorted, merged range list.
 void merge_range(std::vector<wire::BlockRange>& v, wire::BlockRange r) {
@@ -129,10 +133,18 @@ void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t
         if (loglevel_ == 0) sink_.line(0, "(dryrun) [update:" + e.path + "]");
       }
       break;
-    case wire::Code::Same: sink_.line(2, "skip   " + where); break;
-    case wire::Code::ReadOnly: sink_.line(3, "skipro " + where); break;
-    case wire::Code::Done: sink_.line(1, "update " + where); break;
-    case wire::Code::CheckOk: sink_.line(1, ts.t.name + ": OK " + e.path); break;
+    case wire::Code::Same:
+      sink_.line(2, "skip   " + where);
+      break;
+    case wire::Code::ReadOnly:
+      sink_.line(3, "skipro " + where);
+      break;
+    case wire::Code::Done:
+      sink_.line(1, "update " + where);
+      break;
+    case wire::Code::CheckOk:
+      sink_.line(1, ts.t.name + ": OK " + e.path);
+      break;
     case wire::Code::CheckNg:
       failed_ = true;
       sink_.line(0, ts.t.name + ": NG " + e.path);
@@ -153,7 +165,8 @@ void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t
       ts.errs[idx] = err;
       sink_.line(0, "error: " + errstr(err) + " " + where);
       break;
-    default: break;
+    default:
+      break;
   }
   bool all = true;
   for (auto& t : targets_)
@@ -260,13 +273,15 @@ void SendSession::fail_everywhere(uint32_t idx, int err, const std::string& why)
 bool SendSession::send(Transport& net, bool& blocked) {
   Endpoint to = dest(net);
   switch (net.send(to, pkt_)) {
-    case SendStatus::Ok: return true;
+    case SendStatus::Ok:
+      return true;
     case SendStatus::WouldBlock:
       pending_ = pkt_;
       pending_to_ = to;
       blocked = true;
       return false;
-    case SendStatus::Error: return true;  // counted by the transport; repairs cover it
+    case SendStatus::Error:
+      return true;  // counted by the transport; repairs cover it
   }
   return true;
 }
@@ -388,8 +403,8 @@ bool SendSession::pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, b
       if (fd < 0 || fstat(fd, &st) != 0 || uint64_t(st.st_size) != e.size) {
         int err = fd < 0 ? -fd : ESTALE;
         if (fd >= 0) close(fd);
-        fail_everywhere(cursor_, err, fd < 0 ? "can't read (" + errstr(err) + ")"
-                                             : "file changed while sending");
+        fail_everywhere(cursor_, err,
+                        fd < 0 ? "can't read (" + errstr(err) + ")" : "file changed while sending");
         ++cursor_;
         continue;
       }
@@ -422,8 +437,8 @@ bool SendSession::pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, b
         h = cur_->hasher.digest();
         sent_[cur_->idx].hash = h;
       }
-      if (!send_block(cur_->idx, cur_->offset, {buf_.data() + (cur_->offset - buf_off_), len},
-                      last, h, now, pacer, net, blocked)) {
+      if (!send_block(cur_->idx, cur_->offset, {buf_.data() + (cur_->offset - buf_off_), len}, last,
+                      h, now, pacer, net, blocked)) {
         if (blocked) {
           cur_->offset += len;
           progress_.bytes_sent += len;
@@ -497,8 +512,8 @@ void SendSession::abort(Transport& net) {
 TimePoint SendSession::deadline(TimePoint now) const {
   if (finished_) return TimePoint::max();
   if (pending_) return now + 1ms;
-  bool work = next_chunk_ < chunks_.size() || !repairs_.empty() ||
-              (data_session() && cur_.has_value());
+  bool work =
+      next_chunk_ < chunks_.size() || !repairs_.empty() || (data_session() && cur_.has_value());
   if (work) return now;
   TimePoint t = last_resend_scan_ + tun_.resend / 3;
   if (data_session() && next_chunk_ > 0) t = std::min(t, last_poll_ + tun_.poll_interval);

@@ -31,9 +31,9 @@ struct SessionRequest {
   uint16_t flags = 0;  // wire::kDryRun | kCheck | kDsync | kRecursive
   std::vector<wire::Entry> entries;
   std::vector<Target> targets;
-  bool unicast = false;  // -t: talk to the single target directly
-  int loglevel = 0;      // the console's level when the command started
-  std::string root;      // dsync
+  bool unicast = false;               // -t: talk to the single target directly
+  int loglevel = 0;                   // the console's level when the command started
+  std::string root;                   // dsync
   std::vector<std::string> excludes;  // dsync
 };
 
@@ -129,7 +129,7 @@ class SendSession {
   SessionTuning tun_;
   std::vector<TargetState> targets_;
   std::vector<Chunk> chunks_;
-  size_t next_chunk_ = 0;        // first chunk never sent
+  size_t next_chunk_ = 0;         // first chunk never sent
   size_t lowest_unanswered_ = 0;  // chunks below are answered by every live target
   TimePoint last_resend_scan_{};
   uint32_t cursor_ = 0;  // next entry the first pass looks at

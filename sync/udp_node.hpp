@@ -1,9 +1,9 @@
 // Binds an Engine to real sockets with Boost.Asio: a multicast socket that listens on the
 // group, a unicast socket that sends everything (so answers come back to it), one timer.
 #pragma once
-#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
 #include <boost/asio.hpp>
 #include <functional>
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
 
 #include "sync/engine.hpp"
 #include "sync/transport.hpp"

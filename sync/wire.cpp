@@ -96,8 +96,12 @@ constexpr uint8_t kEntryHasHash = 1;
 constexpr uint8_t kEntryHasLink = 2;
 constexpr uint8_t kEntryHasRdev = 4;
 
-bool has_link(Kind k) { return k == Kind::Symlink || k == Kind::HardLink; }
-bool has_rdev(Kind k) { return k == Kind::CharDev || k == Kind::BlockDev; }
+bool has_link(Kind k) {
+  return k == Kind::Symlink || k == Kind::HardLink;
+}
+bool has_rdev(Kind k) {
+  return k == Kind::CharDev || k == Kind::BlockDev;
+}
 
 void put_entry(Writer& w, const Entry& e) {
   uint8_t f = (e.hash ? kEntryHasHash : 0) | (has_link(e.kind) ? kEntryHasLink : 0) |
@@ -144,22 +148,32 @@ bool get_entry(Reader& r, Entry& e) {
 
 const char* to_string(Error e) {
   switch (e) {
-    case Error::Ok: return "ok";
-    case Error::Truncated: return "truncated";
-    case Error::BadMagic: return "bad magic";
-    case Error::BadVersion: return "bad version";
-    case Error::BadType: return "bad type";
-    case Error::BadValue: return "bad value";
-    case Error::Trailing: return "trailing bytes";
+    case Error::Ok:
+      return "ok";
+    case Error::Truncated:
+      return "truncated";
+    case Error::BadMagic:
+      return "bad magic";
+    case Error::BadVersion:
+      return "bad version";
+    case Error::BadType:
+      return "bad type";
+    case Error::BadValue:
+      return "bad value";
+    case Error::Trailing:
+      return "trailing bytes";
   }
   return "?";
 }
 
 bool is_final(Code c, bool dry_run) {
   switch (c) {
-    case Code::Unknown: return false;
-    case Code::Need: return dry_run;
-    default: return true;
+    case Code::Unknown:
+      return false;
+    case Code::Need:
+      return dry_run;
+    default:
+      return true;
   }
 }
 

@@ -46,7 +46,7 @@ struct Header {
 
 // Announce flags
 constexpr uint16_t kAnnounceReadOnly = 1;  // -r: receives nothing
-constexpr uint16_t kAnnounceNoSend = 2;  // -s: sends nothing
+constexpr uint16_t kAnnounceNoSend = 2;    // -s: sends nothing
 
 struct Announce {
   std::string name;
@@ -64,8 +64,8 @@ struct Entry {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   uint64_t rdev = 0;
-  std::string path;  // relative to the base directory, validated on receipt
-  std::string link;  // symlink target, or hard link's first path in this push
+  std::string path;             // relative to the base directory, validated on receipt
+  std::string link;             // symlink target, or hard link's first path in this push
   std::optional<Hash128> hash;  // only in check sessions
   bool operator==(const Entry&) const = default;
 };
@@ -90,10 +90,10 @@ struct Manifest {
 
 enum class Code : uint8_t {
   Unknown = 0,
-  Need = 1,      // receiver lacks or differs: wants the content
-  Same = 2,      // receiver already identical
-  Done = 3,      // committed
-  Failed = 4,    // err says why
+  Need = 1,    // receiver lacks or differs: wants the content
+  Same = 2,    // receiver already identical
+  Done = 3,    // committed
+  Failed = 4,  // err says why
   CheckOk = 5,
   CheckNg = 6,
   Deleted = 7,   // sync of an absent path removed it
