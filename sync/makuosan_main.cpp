@@ -17,7 +17,6 @@
 #include <cstring>
 #include <fstream>
 #include <random>
-#include <utility>  // before Asio: Boost 1.74 needs std::exchange
 
 #include "ctl/console_server.hpp"
 #include "sync/engine.hpp"

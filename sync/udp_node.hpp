@@ -3,7 +3,6 @@
 #pragma once
 #include <boost/asio.hpp>
 #include <functional>
-#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
 
 #include "sync/engine.hpp"
 #include "sync/transport.hpp"
