@@ -1,1 +1,226 @@
+// Push sessions end to end over the simulated LAN: loss, reordering, duplication, a dead
+// member, dry run, check and dsync, with a fake clock and real temporary directories.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "sim.hpp"
+#include "sync/scan.hpp"
+
+namespace makuo::test {
+namespace {
+
+void write_file(const fs::path& p, size_t size, uint32_t seed) {
+  fs::create_directories(p.parent_path());
+  std::mt19937 r(seed);
+  std::string s(size, '\0');
+  for (auto& c : s) c = char(r());
+  std::ofstream(p, std::ios::binary) << s;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+// path -> "type mode size mtime content" for everything below root (our temporaries excluded)
+std::map<std::string, std::string> tree(const fs::path& root) {
+  std::map<std::string, std::string> m;
+  for (auto& de : fs::recursive_directory_iterator(root)) {
+    std::string rel = fs::relative(de.path(), root).string();
+    if (de.path().filename().string().rfind(".makuo-tmp-", 0) == 0) {
+      m[rel] = "TEMPORARY LEFT BEHIND";
+      continue;
+    }
+    struct stat st;
+    lstat(de.path().c_str(), &st);
+    std::string v = std::to_string(st.st_mode) + " ";
+    if (S_ISREG(st.st_mode))
+      v += std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+           std::to_string(st.st_mtim.tv_nsec) + " " + read_file(de.path());
+    else if (S_ISLNK(st.st_mode))
+      v += fs::read_symlink(de.path()).string();
+    else
+      v += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+    m[rel] = v;
+  }
+  return m;
+}
+
+void make_tree(const fs::path& b) {
+  write_file(b / "empty", 0, 1);
+  write_file(b / "one", 1, 2);
+  write_file(b / "a/exact", 1372, 3);
+  write_file(b / "a/plus1", 1373, 4);
+  write_file(b / "a/b/big", 1 << 20, 5);
+  write_file(b / "a/b/c/small", 5000, 6);
+  fs::create_directories(b / "emptydir");
+  fs::create_symlink("../one", b / "a/link");
+  fs::create_hard_link(b / "one", b / "a/hard");
+  chmod((b / "a/exact").c_str(), 0600);
+  chmod((b / "a/b").c_str(), 0750);
+}
+
+struct Outcome {
+  bool done = false, ok = false;
+  std::vector<std::string> lines;
+};
+
+std::shared_ptr<Outcome> push(Sim& sim, uint16_t flags = 0, std::string root = "",
+                              bool recursive = true) {
+  auto& n0 = sim.node(0);
+  ScanOptions so;
+  so.root = root;
+  so.recursive = recursive || (flags & wire::kDsync);
+  so.with_hash = flags & wire::kCheck;
+  so.base_path = n0.base.string();
+  SessionRequest req;
+  req.flags = flags;
+  req.entries = scan(n0.basefd, so).entries;
+  req.loglevel = 9;
+  req.root = root;
+  for (auto& m : n0.engine->members().sorted()) req.targets.push_back({m.id, m.name, m.ep});
+  auto out = std::make_shared<Outcome>();
+  SessionSink sink;
+  sink.line = [out](int, const std::string& l) { out->lines.push_back(l); };
+  sink.done = [out](bool ok) {
+    out->done = true;
+    out->ok = ok;
+  };
+  n0.engine->start_session(std::move(req), std::move(sink), sim.now());
+  return out;
+}
+
+bool has_line(const Outcome& o, const std::string& s) {
+  for (auto& l : o.lines)
+    if (l.find(s) != std::string::npos) return true;
+  return false;
+}
+
+TEST(Session, PushReachesEveryMember) {
+  Sim sim(4, {});
+  ASSERT_EQ(sim.node(0).engine->members().size(), 3u);
+  make_tree(sim.node(0).base);
+  auto out = push(sim);
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_TRUE(out->ok);
+  auto want = tree(sim.node(0).base);
+  for (size_t i = 1; i < 4; ++i) EXPECT_EQ(tree(sim.node(i).base), want) << "node " << i;
+  EXPECT_EQ(fs::hard_link_count(sim.node(2).base / "a/hard"), 2u);
+}
+
+TEST(Session, SurvivesLossReorderingAndDuplication) {
+  Sim sim(4, {});
+  sim.options().loss = 0.10;
+  sim.options().duplicate = 0.05;
+  sim.options().jitter = 2ms;
+  make_tree(sim.node(0).base);
+  for (int i = 0; i < 50; ++i) write_file(sim.node(0).base / "many" / std::to_string(i), 3000, i);
+  auto out = push(sim);
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 60s));
+  EXPECT_TRUE(out->ok);
+  auto want = tree(sim.node(0).base);
+  for (size_t i = 1; i < 4; ++i) EXPECT_EQ(tree(sim.node(i).base), want) << "node " << i;
+}
+
+TEST(Session, DeadMemberIsDroppedAndTheOthersFinish) {
+  SessionTuning t;
+  t.target_timeout = 5s;
+  Sim sim(4, {}, t);
+  write_file(sim.node(0).base / "f", 200000, 9);
+  auto out = push(sim);
+  sim.kill(3);
+  TimePoint start = sim.now();
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_LE(sim.now() - start, 6s);  // membership expiry (3.5 s) drops it first
+  EXPECT_FALSE(out->ok);
+  EXPECT_TRUE(has_line(*out, "n3"));
+  EXPECT_EQ(read_file(sim.node(1).base / "f"), read_file(sim.node(0).base / "f"));
+  EXPECT_EQ(read_file(sim.node(2).base / "f"), read_file(sim.node(0).base / "f"));
+  EXPECT_FALSE(fs::exists(sim.node(3).base / "f"));
+}
+
+TEST(Session, UnchangedFilesAreNotSentAgain) {
+  Sim sim(3, {});
+  make_tree(sim.node(0).base);
+  auto first = push(sim);
+  ASSERT_TRUE(sim.run_until([&] { return first->done; }, 30s));
+  uint64_t written = sim.node(1).engine->recv_stats().bytes_written;
+  auto second = push(sim);
+  ASSERT_TRUE(sim.run_until([&] { return second->done; }, 30s));
+  EXPECT_TRUE(second->ok);
+  EXPECT_EQ(sim.node(1).engine->recv_stats().bytes_written, written);
+  EXPECT_TRUE(has_line(*second, "skip   n1:a/b/big"));
+}
+
+TEST(Session, DryRunChangesNothing) {
+  Sim sim(3, {});
+  make_tree(sim.node(0).base);
+  auto out = push(sim, wire::kDryRun);
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_TRUE(out->ok);
+  EXPECT_TRUE(tree(sim.node(1).base).empty());
+  EXPECT_TRUE(has_line(*out, "(dryrun) update n2:a/b/big"));
+}
+
+TEST(Session, CheckFindsDifferentContentOfEqualSize) {
+  Sim sim(3, {});
+  write_file(sim.node(0).base / "x", 10000, 1);
+  write_file(sim.node(1).base / "x", 10000, 1);
+  write_file(sim.node(2).base / "x", 10000, 2);
+  auto out = push(sim, wire::kCheck);
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_FALSE(out->ok);
+  EXPECT_TRUE(has_line(*out, "n1: OK x"));
+  EXPECT_TRUE(has_line(*out, "n2: NG x"));
+}
+
+TEST(Session, DsyncDeletesWhatTheSenderLacks) {
+  Sim sim(3, {});
+  write_file(sim.node(0).base / "d/keep", 10, 1);
+  for (size_t i = 1; i < 3; ++i) {
+    write_file(sim.node(i).base / "d/keep", 10, 1);
+    write_file(sim.node(i).base / "d/extra", 10, 1);
+    write_file(sim.node(i).base / "d/sub/deep", 10, 1);
+    write_file(sim.node(i).base / "outside", 10, 1);
+  }
+  auto out = push(sim, wire::kDsync | wire::kRecursive, "d");
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_TRUE(out->ok);
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_TRUE(fs::exists(sim.node(i).base / "d/keep"));
+    EXPECT_FALSE(fs::exists(sim.node(i).base / "d/extra"));
+    EXPECT_FALSE(fs::exists(sim.node(i).base / "d/sub"));
+    EXPECT_TRUE(fs::exists(sim.node(i).base / "outside"));  // not under the pushed path
+  }
+  EXPECT_TRUE(has_line(*out, "delete n1:d/extra"));
+}
+
+TEST(Session, HostilePathsAreRefusedAndNothingIsWritten) {
+  Sim sim(2, {});
+  auto& rx = sim.node(1);
+  const char* bad[] = {"../escape", "/etc/passwd", "a/../../x", "a/./b", "a//b", "", ".", ".."};
+  wire::Manifest m;
+  m.sid = 77;
+  m.block_size = 1372;
+  m.total = uint32_t(std::size(bad));
+  for (auto p : bad) {
+    wire::Entry e;
+    e.kind = wire::Kind::File;
+    e.mode = 0644;
+    e.path = p;
+    m.entries.push_back(e);
+  }
+  wire::Bytes b;
+  wire::encode(b, 0xbad, m);
+  rx.engine->on_packet(b, {0x0a0000fe, 1}, sim.now());
+  sim.run_for(100ms);
+  EXPECT_TRUE(tree(rx.base).empty());
+  EXPECT_FALSE(fs::exists(rx.base.parent_path() / "escape"));
+}
+
+}  // namespace
+}  // namespace makuo::test

@@ -1,1 +1,152 @@
+#include "sync/wire.hpp"
+
 #include <gtest/gtest.h>
+
+#include <random>
+
+namespace makuo::wire {
+namespace {
+
+std::span<const uint8_t> body(const Bytes& b) {
+  return std::span(b).subspan(kHeaderSize);
+}
+
+Header head(const Bytes& b) {
+  Header h;
+  EXPECT_EQ(decode_header(b, h), Error::Ok);
+  return h;
+}
+
+Manifest sample_manifest() {
+  Manifest m;
+  m.sid = 42;
+  m.flags = kDsync | kRecursive;
+  m.block_size = 1372;
+  m.total = 3;
+  Entry f;
+  f.kind = Kind::File;
+  f.mode = 0644;
+  f.uid = 1000;
+  f.gid = 33;
+  f.user = "alice";
+  f.group = "www-data";
+  f.size = 1ull << 40;
+  f.mtime_ns = 1700000000123456789;
+  f.path = "dir/file name";
+  f.hash = Hash128{1, 2, 3};
+  Entry l;
+  l.kind = Kind::Symlink;
+  l.mode = 0777;
+  l.path = "link";
+  l.link = "../target";
+  Entry d;
+  d.kind = Kind::CharDev;
+  d.mode = 0600;
+  d.rdev = 0x0501;
+  d.path = "dev";
+  m.entries = {f, l, d};
+  m.root = "dir";
+  m.excludes = {"*.log", "cache/"};
+  return m;
+}
+
+TEST(Wire, ManifestRoundTrips) {
+  Manifest m = sample_manifest();
+  Bytes b;
+  encode(b, 0x1122334455667788, m);
+  Header h = head(b);
+  EXPECT_EQ(h.type, Type::Manifest);
+  EXPECT_EQ(h.node, 0x1122334455667788u);
+  Manifest r;
+  ASSERT_EQ(decode(body(b), r), Error::Ok);
+  EXPECT_EQ(r.entries, m.entries);
+  EXPECT_EQ(r.root, "dir");
+  EXPECT_EQ(r.excludes, m.excludes);
+  EXPECT_EQ(r.total, 3u);
+}
+
+TEST(Wire, EveryMessageRoundTrips) {
+  Bytes b;
+  encode(b, 1, Type::Hello, Announce{"web1", "0.1.0", kAnnounceReadOnly});
+  Announce a;
+  ASSERT_EQ(decode(body(b), a), Error::Ok);
+  EXPECT_EQ(a.name, "web1");
+  EXPECT_EQ(a.flags, kAnnounceReadOnly);
+
+  b.clear();
+  encode(b, 1, Report{7, {{1, Code::Need, 0}, {9, Code::Failed, 13}}});
+  Report rep;
+  ASSERT_EQ(decode(body(b), rep), Error::Ok);
+  EXPECT_EQ(rep.items.size(), 2u);
+  EXPECT_EQ(rep.items[1], (ReportItem{9, Code::Failed, 13}));
+
+  b.clear();
+  std::vector<uint8_t> payload(1372, 0xab);
+  Data d{7, 3, 1372 * 5, true, Hash128{9}, payload};
+  encode(b, 1, d);
+  Data dr;
+  ASSERT_EQ(decode(body(b), dr), Error::Ok);
+  EXPECT_EQ(dr.offset, 1372u * 5);
+  EXPECT_TRUE(dr.last);
+  EXPECT_EQ(dr.hash[0], 9);
+  EXPECT_EQ(dr.payload.size(), 1372u);
+  EXPECT_LE(b.size(), 1472u);  // fits a 1500-byte MTU with IP and UDP headers
+
+  b.clear();
+  encode(b, 1, Nack{7, 4, {{3, {{0, 2}, {10, 1}}}}});
+  Nack n;
+  ASSERT_EQ(decode(body(b), n), Error::Ok);
+  EXPECT_EQ(n.files[0].ranges[1], (BlockRange{10, 1}));
+
+  b.clear();
+  encode(b, 1, Poll{7, 2, 100, 5});
+  Poll p;
+  ASSERT_EQ(decode(body(b), p), Error::Ok);
+  EXPECT_EQ(p.sent_upto, 100u);
+
+  b.clear();
+  encode(b, 1, DeleteReport{7, 1, true, {{0, "a"}, {13, "b c"}}});
+  DeleteReport dr2;
+  ASSERT_EQ(decode(body(b), dr2), Error::Ok);
+  EXPECT_TRUE(dr2.final);
+  EXPECT_EQ(dr2.items[1], (DeleteItem{13, "b c"}));
+}
+
+TEST(Wire, RejectsForeignAndTruncatedDatagrams) {
+  Header h;
+  std::vector<uint8_t> makuosan(42, 0);
+  makuosan[0] = 7;  // makuosan 1.3.x protocol version
+  EXPECT_EQ(decode_header(makuosan, h), Error::BadMagic);
+  EXPECT_EQ(decode_header(std::vector<uint8_t>{'M', 'K'}, h), Error::Truncated);
+  Bytes b;
+  encode(b, 1, sample_manifest());
+  for (size_t len = kHeaderSize; len < b.size(); ++len) {
+    Manifest m;
+    EXPECT_NE(decode(std::span(b).subspan(kHeaderSize, len - kHeaderSize), m), Error::Ok) << len;
+  }
+  b[4] = 2;  // a future version
+  EXPECT_EQ(decode_header(b, h), Error::BadVersion);
+}
+
+TEST(Wire, RandomBytesNeverCrashTheDecoders) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> buf(rng() % 300);
+    for (auto& c : buf) c = uint8_t(rng());
+    Manifest m;
+    Report r;
+    Data d;
+    Nack n;
+    DeleteReport dr;
+    Announce a;
+    (void)decode(buf, m);
+    (void)decode(buf, r);
+    (void)decode(buf, d);
+    (void)decode(buf, n);
+    (void)decode(buf, dr);
+    (void)decode(buf, a);
+  }
+}
+
+}  // namespace
+}  // namespace makuo::wire
