@@ -7,18 +7,28 @@
 
 namespace makuo {
 
+Committer::Committer(int basefd, bool threaded, std::function<void()> wake)
+    : basefd_(basefd), threaded_(threaded), wake_(std::move(wake)) {}
+
+Committer::~Committer() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+}
+
 void Committer::add(PendingCommit c, TimePoint now) {
   if (batch_.empty()) oldest_ = now;
   batch_.push_back(std::move(c));
 }
 
-void Committer::flush() {
-  if (batch_.empty()) return;
+void Committer::run(std::vector<PendingCommit>& batch) {
   // One flush makes every temporary of the batch durable before any of them is exposed.
   int sync_err = syncfs(basefd_) == 0 ? 0 : errno;
-  ++syncs_;
-  std::vector<PendingCommit> batch;
-  batch.swap(batch_);
   for (auto& c : batch) {
     int err = sync_err;
     if (!err && renameat(c.dir.get(), c.tmp.c_str(), c.dir.get(), c.leaf.c_str()) != 0) {
@@ -31,7 +41,60 @@ void Committer::flush() {
       }
     }
     if (err) unlinkat(c.dir.get(), c.tmp.c_str(), 0);
-    if (c.done) c.done(err);
+    c.err = err;
+  }
+}
+
+void Committer::flush() {
+  if (batch_.empty()) return;
+  std::vector<PendingCommit> batch;
+  batch.swap(batch_);
+  ++syncs_;
+  if (!threaded_) {
+    run(batch);
+    for (auto& c : batch)
+      if (c.done) c.done(c.err);
+    return;
+  }
+  // Started on first use: the daemon forks after constructing its engine.
+  if (!thread_.joinable()) thread_ = std::thread([this] { worker(); });
+  in_flight_ += batch.size();
+  {
+    std::lock_guard lk(mu_);
+    jobs_.push_back(std::move(batch));
+  }
+  cv_.notify_one();
+}
+
+size_t Committer::collect() {
+  if (!threaded_) return 0;
+  std::vector<PendingCommit> done;
+  {
+    std::lock_guard lk(mu_);
+    done.swap(finished_);
+  }
+  in_flight_ -= done.size();
+  for (auto& c : done)
+    if (c.done) c.done(c.err);
+  return done.size();
+}
+
+void Committer::worker() {
+  for (;;) {
+    std::vector<PendingCommit> batch;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, nothing left
+      batch = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    run(batch);
+    {
+      std::lock_guard lk(mu_);
+      for (auto& c : batch) finished_.push_back(std::move(c));
+    }
+    if (wake_) wake_();
   }
 }
 

@@ -1,8 +1,14 @@
 // Atomic, durable commits in batches: verified temporaries are flushed with one syncfs() per
-// batch (not one fsync per file) and then renamed over their targets.
+// batch (not one fsync per file) and then renamed over their targets. With a worker thread the
+// flush never blocks the event loop (heartbeats and other pushes go on); results come back
+// through collect() on the caller's thread.
 #pragma once
+#include <condition_variable>
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sync/fsops.hpp"
@@ -14,29 +20,53 @@ struct PendingCommit {
   Fd dir;           // the target's directory
   std::string tmp;  // verified temporary in dir
   std::string leaf;
-  std::function<void(int err)> done;
+  std::function<void(int err)> done;  // runs on the thread that calls collect()
+  int err = 0;
 };
 
 class Committer {
  public:
-  explicit Committer(int basefd, Duration max_delay = 5ms, size_t max_batch = 256)
-      : basefd_(basefd), max_delay_(max_delay), max_batch_(max_batch) {}
+  // threaded: flush in a worker thread; wake is called (from it) when results are ready.
+  Committer(int basefd, bool threaded, std::function<void()> wake = {});
+  ~Committer();
+  Committer(const Committer&) = delete;
+  Committer& operator=(const Committer&) = delete;
+
   void add(PendingCommit c, TimePoint now);
   bool due(TimePoint now) const {
-    return !batch_.empty() && (batch_.size() >= max_batch_ || now - oldest_ >= max_delay_);
+    return !batch_.empty() && (batch_.size() >= kMaxBatch || now - oldest_ >= kMaxDelay);
   }
-  TimePoint deadline() const { return batch_.empty() ? TimePoint::max() : oldest_ + max_delay_; }
+  TimePoint deadline() const { return batch_.empty() ? TimePoint::max() : oldest_ + kMaxDelay; }
+  // Starts (threaded) or performs the flush of the current batch.
   void flush();
+  // Runs the callbacks of finished commits; returns how many.
+  size_t collect();
   size_t pending() const { return batch_.size(); }
+  size_t in_flight() const { return in_flight_; }
   uint64_t syncs() const { return syncs_; }
+  void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
+
+  static constexpr Duration kMaxDelay = 5ms;
+  static constexpr size_t kMaxBatch = 256;
 
  private:
+  void run(std::vector<PendingCommit>& batch);
+  void worker();
+
   int basefd_;
-  Duration max_delay_;
-  size_t max_batch_;
+  bool threaded_;
+  std::function<void()> wake_;
   std::vector<PendingCommit> batch_;
   TimePoint oldest_{};
+  size_t in_flight_ = 0;  // commits handed to the worker whose callbacks have not run
   uint64_t syncs_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::vector<PendingCommit>> jobs_;
+  std::vector<PendingCommit> finished_;
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 }  // namespace makuo

@@ -12,7 +12,7 @@ Engine::Engine(EngineConfig cfg, Transport& net, wire::NodeId id)
       id_(id),
       members_(cfg_.expiry),
       pacer_(cfg_.rate_bytes),
-      committer_(cfg_.recv.basefd),
+      committer_(cfg_.recv.basefd, cfg_.commit_thread),
       next_sid_(uint32_t(std::random_device{}())) {}
 
 Engine::~Engine() {
@@ -126,7 +126,7 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
       if (it == receiving_.end()) return;
       committer_.flush();
       it->second->flush(now, net_);
-      receiving_.erase(it);
+      it->second->end();  // erased once its commits have come back
       return;
     }
     case wire::Type::DeleteAck: {
@@ -172,12 +172,18 @@ TimePoint Engine::on_timer(TimePoint now) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.expiry).count();
     member_gone(m, "left the cluster (no heartbeat for " + std::to_string(ms) + "ms)");
   }
+  committer_.collect();
   if (committer_.due(now)) committer_.flush();
   for (auto it = receiving_.begin(); it != receiving_.end();) {
-    it->second->flush(now, net_);
-    if (now - it->second->last_activity() > cfg_.recv_gc) {
-      spdlog::warn("receive session {} abandoned by its sender", it->second->describe());
+    RecvSession& rs = *it->second;
+    rs.flush(now, net_);
+    bool abandoned = now - rs.last_activity() > cfg_.recv_gc;
+    if (abandoned && !rs.ended()) {
+      spdlog::warn("receive session {} abandoned by its sender", rs.describe());
+      rs.end();
       committer_.flush();
+    }
+    if (rs.ended() && rs.pending_commits() == 0) {
       it = receiving_.erase(it);
     } else {
       ++it;

@@ -21,9 +21,10 @@ struct EngineConfig {
   bool nosend = false;  // -s
   SessionTuning tuning;
   Duration heartbeat = 1s;
-  Duration expiry = 3500ms;  // a silent member leaves after this
-  Duration recv_gc = 60s;    // a receive session whose sender went silent is dropped
-  uint64_t rate_bytes = 0;   // -T; 0 = as fast as the socket takes it
+  Duration expiry = 3500ms;    // a silent member leaves after this
+  Duration recv_gc = 60s;      // a receive session whose sender went silent is dropped
+  uint64_t rate_bytes = 0;     // -T; 0 = as fast as the socket takes it
+  bool commit_thread = false;  // flush commits in a worker thread (the daemon does)
 };
 
 struct EngineStats {
@@ -56,6 +57,8 @@ class Engine {
   const Committer& committer() const { return committer_; }
   std::vector<std::string> session_lines() const;
   std::vector<std::string> receive_lines() const;
+  // Called from the commit worker thread when results are ready.
+  void set_wake(std::function<void()> wake) { committer_.set_wake(std::move(wake)); }
 
  private:
   void announce(wire::Type t, const Endpoint& to);

@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
   ec.tuning.block_size = uint16_t(o.mtu - 128);
   ec.tuning.target_timeout = std::chrono::seconds(o.target_timeout);
   ec.rate_bytes = uint64_t(o.rate_mbps * 1e6 / 8);
+  ec.commit_thread = true;
 
   ctl::ConsoleConfig cc;
   cc.listen_addr = o.listen;

@@ -175,8 +175,10 @@ int RecvSession::apply_meta_fd(int fd, const wire::Entry& e) {
 
 void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
   std::string leaf(leaf_of(entries_[idx].path));
+  ++pending_commits_;
   committer_.add({std::move(dir), std::move(tmp), std::move(leaf),
                   [this, idx](int err) {
+                    --pending_commits_;
                     if (err) {
                       resolve(idx, wire::Code::Failed, uint16_t(err));
                     } else {
@@ -185,7 +187,8 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
                     }
                     try_hardlinks();
                     maybe_finalize();
-                  }},
+                  },
+                  0},
                  now_);
 }
 
@@ -231,6 +234,7 @@ int RecvSession::materialize(uint32_t idx) {
 }
 
 void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
+  if (ended_) return;
   last_activity_ = now;
   now_ = now;
   if (!have_total_) {
@@ -316,6 +320,7 @@ int RecvSession::start_file(uint32_t idx, RecvFile& f) {
 }
 
 void RecvSession::on_data(const wire::Data& d, TimePoint now) {
+  if (ended_) return;
   last_activity_ = now;
   now_ = now;
   // Only files still waiting for blocks: a late duplicate must not start a second copy.
@@ -348,6 +353,12 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
     return;
   }
   stats_.bytes_written += d.payload.size();
+  // Start writeback of every 8 MiB as it fills, so that the commit's flush finds little to do.
+  constexpr uint64_t kChunk = 8 << 20;
+  uint64_t end = d.offset + d.payload.size();
+  if (end / kChunk != d.offset / kChunk)
+    sync_file_range(f.fd.get(), off_t((end / kChunk - 1) * kChunk), off_t(kChunk),
+                    SYNC_FILE_RANGE_WRITE);
   f.bits[block / 64] |= 1ull << (block % 64);
   ++f.have;
   if (d.offset == f.hashed_upto) {
@@ -537,6 +548,7 @@ void RecvSession::on_delete_ack(const wire::DeleteAck& a, TimePoint now) {
 }
 
 void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
+  if (ended_) return;
   last_activity_ = now;
   now_ = now;
   // Gaps in files the sender has finished sending once.
@@ -583,6 +595,13 @@ void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
       ++n;
     } else if (entries_[i].kind != wire::Kind::Dir) {
       break;
+    }
+  }
+  // Directories are answered after everything else; repeat those answers in turns.
+  if (finalized_ && !dirs_.empty()) {
+    for (size_t n = 0; n < std::min<size_t>(dirs_.size(), 150); ++n) {
+      uint32_t i = dirs_[dir_resend_++ % dirs_.size()];
+      reports_.push_back({i, codes_[i], errs_[i]});
     }
   }
   if (reports_.empty()) reports_.push_back({0, wire::Code::Unknown, 0});  // "still here"

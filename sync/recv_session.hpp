@@ -42,6 +42,10 @@ class RecvSession {
   // Sends queued reports and due retransmissions.
   void flush(TimePoint now, Transport& net);
   TimePoint last_activity() const { return last_activity_; }
+  // The sender ended the push (or vanished): no more packets are taken.
+  void end() { ended_ = true; }
+  bool ended() const { return ended_; }
+  size_t pending_commits() const { return pending_commits_; }
   size_t open_files() const { return files_.size(); }
   std::string describe() const;
 
@@ -93,7 +97,10 @@ class RecvSession {
   std::unordered_map<std::string, uint32_t> file_idx_;  // for hard links
   std::vector<uint32_t> hardlinks_;
   std::vector<uint32_t> dirs_;
+  size_t dir_resend_ = 0;
   bool finalized_ = false;
+  bool ended_ = false;
+  size_t pending_commits_ = 0;
   std::vector<wire::ReportItem> reports_;
 
   // dsync

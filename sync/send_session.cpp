@@ -85,6 +85,7 @@ SendSession::SendSession(uint32_t sid, wire::NodeId self, int basefd, SessionReq
   if (c.count > 0 || chunks_.empty()) chunks_.push_back(c);
   progress_.files_total = entries_.size();
   buf_.resize(size_t(tun_.block_size) * 48);
+  repair_buf_.resize(tun_.block_size);
 }
 
 SendSession::TargetState* SendSession::target(wire::NodeId id) {
@@ -98,8 +99,13 @@ Endpoint SendSession::dest(Transport& net) const {
 }
 
 void SendSession::advance_lowest(TargetState& ts) {
-  while (ts.lowest_open < ts.codes.size() && wire::is_final(ts.codes[ts.lowest_open], dry()))
-    ++ts.lowest_open;
+  // Directories are answered last (their metadata is applied after their contents), so they
+  // do not hold the window back.
+  auto settled = [&](uint32_t i) {
+    return wire::is_final(ts.codes[i], dry()) ||
+           (ts.codes[i] == wire::Code::Need && entries_[i].kind == wire::Kind::Dir);
+  };
+  while (ts.lowest_open < ts.codes.size() && settled(ts.lowest_open)) ++ts.lowest_open;
 }
 
 uint32_t SendSession::lowest_open_all() const {
@@ -312,7 +318,7 @@ bool SendSession::pump_manifest(TimePoint now, Pacer& pacer, Transport& net, boo
     }
     pkt_.clear();
     wire::encode(pkt_, self_, m);
-    if (!pacer.allow(pkt_.size(), now)) return false;
+    if (!allow(pacer, pkt_.size(), now)) return false;
     chunks_[ci].sent_at = now;
     return send(net, blocked);
   };
@@ -342,7 +348,7 @@ bool SendSession::send_block(uint32_t idx, uint64_t offset, std::span<const uint
   d.payload = bytes;
   pkt_.clear();
   wire::encode(pkt_, self_, d);
-  if (!pacer.allow(pkt_.size(), now)) return false;
+  if (!allow(pacer, pkt_.size(), now)) return false;
   return send(net, blocked);
 }
 
@@ -366,14 +372,14 @@ bool SendSession::pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool
       auto& r = ranges.front();
       uint64_t off = uint64_t(r.first) * tun_.block_size;
       size_t len = size_t(std::min<uint64_t>(tun_.block_size, e.size - off));
-      ssize_t n = pread(repair_fd_.second.get(), buf_.data(), len, off_t(off));
+      ssize_t n = pread(repair_fd_.second.get(), repair_buf_.data(), len, off_t(off));
       if (n != ssize_t(len)) {
         fail_everywhere(idx, n < 0 ? errno : ESTALE, "file changed while sending");
         ranges.clear();
         break;
       }
       bool last = r.first + 1 == nb;
-      if (!send_block(idx, off, {buf_.data(), len}, last, sent_[idx].hash, now, pacer, net,
+      if (!send_block(idx, off, {repair_buf_.data(), len}, last, sent_[idx].hash, now, pacer, net,
                       blocked))
         return false;
       sent_[idx].repaired_at = now;
@@ -455,8 +461,17 @@ bool SendSession::pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, b
   }
 }
 
+bool SendSession::allow(Pacer& pacer, size_t bytes, TimePoint now) {
+  if (budget_ == 0) return false;
+  if (!pacer.allow(bytes, now)) return false;
+  --budget_;
+  return true;
+}
+
 bool SendSession::pump(TimePoint now, Pacer& pacer, Transport& net) {
   if (finished_) return true;
+  // Bounded work per call, so that the event loop reads answers and heartbeats in between.
+  budget_ = 256;
   if (pending_) {
     if (net.send(pending_to_, *pending_) == SendStatus::WouldBlock) return false;
     pending_.reset();

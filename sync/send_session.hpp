@@ -78,7 +78,7 @@ class SendSession {
     std::vector<wire::Code> codes;
     std::unordered_map<uint32_t, uint16_t> errs;
     uint32_t open = 0;         // entries without a final code
-    uint32_t lowest_open = 0;  // first entry without a final code
+    uint32_t lowest_open = 0;  // first entry without a final code, pending directories aside
     bool dsync_final = false;
     uint32_t dsync_next_chunk = 0;
   };
@@ -106,6 +106,7 @@ class SendSession {
   bool needs_data(uint32_t idx, bool& undecided) const;
   void fail_everywhere(uint32_t idx, int err, const std::string& why);
   bool send(Transport& net, bool& blocked);
+  bool allow(Pacer& pacer, size_t bytes, TimePoint now);
   bool send_block(uint32_t idx, uint64_t offset, std::span<const uint8_t> bytes, bool last,
                   const wire::Hash128& hash, TimePoint now, Pacer& pacer, Transport& net,
                   bool& blocked);
@@ -137,7 +138,8 @@ class SendSession {
   std::unordered_map<uint32_t, FileTx> sent_;
   std::map<uint32_t, std::vector<wire::BlockRange>> repairs_;
   std::pair<uint32_t, Fd> repair_fd_{UINT32_MAX, Fd()};
-  std::vector<uint8_t> buf_;
+  std::vector<uint8_t> buf_;  // the first pass reads ahead into it
+  std::vector<uint8_t> repair_buf_;
   size_t buf_len_ = 0;
   uint64_t buf_off_ = 0;
   uint32_t poll_seq_ = 0;
@@ -147,6 +149,7 @@ class SendSession {
   wire::Bytes pkt_;
   std::optional<wire::Bytes> pending_;  // a datagram the socket refused, sent first next time
   Endpoint pending_to_;
+  int budget_ = 0;  // datagrams this pump may still send
   bool failed_ = false;
   bool finished_ = false;
   Progress progress_;

@@ -69,6 +69,7 @@ int UdpNode::sndbuf() const {
 
 void UdpNode::attach(Engine& engine) {
   engine_ = &engine;
+  engine_->set_wake([this] { poke(); });
   engine_->start(Clock::now());
   arm_read(mcast_);
   arm_read(ucast_);

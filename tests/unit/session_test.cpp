@@ -126,6 +126,22 @@ TEST(Session, SurvivesLossReorderingAndDuplication) {
   for (size_t i = 1; i < 4; ++i) EXPECT_EQ(tree(sim.node(i).base), want) << "node " << i;
 }
 
+TEST(Session, RepairsInterleaveWithAPacedFirstPass) {
+  // Paced sending spreads the first pass over many polls, so repairs of earlier blocks are
+  // sent while a file is half-way through its first pass.
+  SimOptions o;
+  o.loss = 0.05;
+  o.rate = 20'000'000;
+  Sim sim(3, o);
+  write_file(sim.node(0).base / "big", 1 << 20, 11);
+  for (int i = 0; i < 300; ++i) write_file(sim.node(0).base / "s" / std::to_string(i), 5000, i);
+  auto out = push(sim);
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 60s));
+  EXPECT_TRUE(out->ok);
+  auto want = tree(sim.node(0).base);
+  for (size_t i = 1; i < 3; ++i) EXPECT_EQ(tree(sim.node(i).base), want) << "node " << i;
+}
+
 TEST(Session, DeadMemberIsDroppedAndTheOthersFinish) {
   SessionTuning t;
   t.target_timeout = 5s;

@@ -24,6 +24,7 @@ struct SimOptions {
   Duration jitter{};     // uniform extra delay: reorders packets
   Duration latency = 50us;
   uint32_t seed = 1;
+  uint64_t rate = 0;  // sender pacing, bytes per second (0 = unpaced)
 };
 
 class Sim {
@@ -66,6 +67,7 @@ class Sim {
       c.recv.base_path = nd->base.string();
       c.recv.privileged = false;
       c.tuning = tuning;
+      c.rate_bytes = o.rate;
       nd->engine = std::make_unique<Engine>(c, nd->net, 0x1000 + i);
       nodes_.push_back(std::move(nd));
     }

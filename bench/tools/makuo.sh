@@ -1,0 +1,35 @@
+# makuo - makuosan in every node (node0 included), one `msync -r` on node0 (timed); msync
+# returns when every receiver has verified, fsynced and renamed every file.
+: "${MAKUO_BIN:=$(cd "$BENCH_DIR/../build" && pwd)}"
+: "${MAKUO_ARGS:=}"
+MAKUO_GROUP=239.77.4.1
+TOOL_DESC="makuosan -n -b node_i -m $MAKUO_GROUP -p 5400 $MAKUO_ARGS ; node0: msync -r"
+
+makuo_sock() { echo "$RUN/makuo.$1.sock"; }
+
+tool_setup() {
+  local n=$1 i
+  for i in $(seq 0 "$n"); do
+    rm -f "$(makuo_sock "$i")"
+    # shellcheck disable=SC2086
+    nsbg "$i" "$RUN/makuo.$i.log" "$MAKUO_BIN/makuosan" -n -b "$(node_dir "$i")" -U "$(makuo_sock "$i")" \
+      -m "$MAKUO_GROUP" -p 5400 --name "node$i" $MAKUO_ARGS
+  done
+  local t=$((SECONDS + 15))
+  until "$MAKUO_BIN/msync" -c "unix:$(makuo_sock 0)" --members 2>/dev/null | grep -q "^Total: $n members"; do
+    [ $SECONDS -lt $t ] || { log "makuo: members did not converge"; return 1; }
+    sleep 0.1
+  done
+}
+
+tool_push() { "$MAKUO_BIN/msync" -c "unix:$(makuo_sock 0)" -r; }
+
+tool_teardown() {
+  local max=0 pid kb
+  for pid in $(awk '$2=="makuosan"{print $1}' "$RUN/pids" 2>/dev/null); do
+    kb=$(awk '/^VmHWM/{print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    [ "${kb:-0}" -gt "$max" ] && max=$kb
+  done
+  echo "RSS $max"
+  kill_ours
+}
