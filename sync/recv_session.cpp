@@ -252,6 +252,10 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
     root_ = m.root;
     for (auto& x : m.excludes) excludes_.add(x);
   }
+  if (m.first > manifest_end_ && gaps_.files.size() < 64) {
+    gaps_.files.push_back({manifest_end_, {}});  // an earlier chunk was lost: ask for it now
+  }
+  manifest_end_ = std::max<uint32_t>(manifest_end_, m.first + uint32_t(m.entries.size()));
   for (uint32_t k = 0; k < m.entries.size(); ++k) {
     uint32_t idx = m.first + k;
     if (have_entry_[idx]) {
@@ -361,6 +365,11 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
                     SYNC_FILE_RANGE_WRITE);
   f.bits[block / 64] |= 1ull << (block % 64);
   ++f.have;
+  if (block > f.next_expected && gaps_.files.size() < 64) {
+    gaps_.files.push_back(
+        {d.idx, {{uint32_t(f.next_expected), uint32_t(block - f.next_expected)}}});
+  }
+  f.next_expected = std::max(f.next_expected, block + 1);
   if (d.offset == f.hashed_upto) {
     f.hasher.update(d.payload);
     f.hashed_upto += d.payload.size();
@@ -551,13 +560,22 @@ void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
   if (ended_) return;
   last_activity_ = now;
   now_ = now;
-  // Gaps in files the sender has finished sending once.
+  // Gaps in what the sender has sent once: whole files below sent_upto, and the blocks of the
+  // file in flight below sent_offset (so that a large file is repaired while it streams).
   wire::Nack nack{sid_, p.seq, {}};
   size_t used = wire::kHeaderSize + 10;
+  if (received_ < total_) {
+    // Manifest entries the sender has moved past that never arrived.
+    uint32_t want = 0;
+    while (want < total_ && have_entry_[want]) ++want;
+    if (want < total_ && want <= p.sent_upto) nack.files.push_back({want, {}});
+  }
   for (uint32_t idx : need_data_) {
-    if (idx >= p.sent_upto || used > 1200) break;
+    if (idx > p.sent_upto || used > 1200) break;
     const wire::Entry& e = entries_[idx];
     uint64_t nb = (e.size + block_size_ - 1) / block_size_;
+    if (idx == p.sent_upto) nb = std::min<uint64_t>(nb, p.sent_offset / block_size_);
+    if (nb == 0) break;
     wire::NackFile nf{idx, {}};
     auto it = files_.find(idx);
     if (it == files_.end()) {
@@ -575,6 +593,7 @@ void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
         nf.ranges.push_back({uint32_t(s), uint32_t(b - s)});
       }
       if (nf.ranges.empty()) {
+        if (idx == p.sent_upto) break;  // nothing missing yet in the file in flight
         // Every block is here but the last one's hash was never seen: ask for the last block.
         nf.ranges.push_back({uint32_t(nb - 1), 1});
       }
@@ -610,6 +629,14 @@ void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
 
 void RecvSession::flush(TimePoint now, Transport& net) {
   now_ = now;
+  if (!gaps_.files.empty()) {
+    gaps_.sid = sid_;
+    gaps_.poll_seq = wire::kStreamGap;
+    wire::Bytes b;
+    wire::encode(b, self_, gaps_);
+    net.send(from_, b);
+    gaps_.files.clear();
+  }
   if (!reports_.empty()) {
     wire::Report r{sid_, {}};
     for (size_t i = 0; i < reports_.size(); ++i) {

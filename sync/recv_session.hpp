@@ -55,6 +55,7 @@ class RecvSession {
     std::string tmp;
     std::vector<uint64_t> bits;
     uint64_t nblocks = 0, have = 0, hashed_upto = 0;
+    uint64_t next_expected = 0;  // first-pass blocks arrive in order: a jump is a loss
     bool hash_known = false;
     wire::Hash128 hash{};
     Hasher hasher;
@@ -89,6 +90,7 @@ class RecvSession {
   std::vector<wire::Entry> entries_;
   std::vector<uint8_t> have_entry_;
   uint32_t received_ = 0;
+  uint32_t manifest_end_ = 0;  // end of the furthest manifest chunk seen
   std::vector<wire::Code> codes_;
   std::vector<uint16_t> errs_;
   uint32_t open_nondir_ = 0;      // received entries (not directories) without a final code
@@ -102,6 +104,7 @@ class RecvSession {
   bool ended_ = false;
   size_t pending_commits_ = 0;
   std::vector<wire::ReportItem> reports_;
+  wire::Nack gaps_;  // losses seen in the stream, NACKed at once rather than at the next poll
 
   // dsync
   std::string root_;

@@ -76,7 +76,7 @@ SendSession::SendSession(uint32_t sid, wire::NodeId self, int basefd, SessionReq
     size_t sz = wire::encoded_size(entries_[i]);
     if (c.count > 0 && (used + sz > budget || c.count == 65535)) {
       chunks_.push_back(c);
-      c = Chunk{i, 0, {}};
+      c = Chunk{i, 0, {}, false};
       used = 0;
     }
     used += sz;
@@ -180,10 +180,30 @@ void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t
   if (all) ++progress_.files_done;
 }
 
+Duration SendSession::resend_interval() const {
+  // A lost manifest chunk costs one resend interval: keep it a few answer times, not a
+  // fixed 300 ms, on a LAN where answers take a millisecond.
+  if (srtt_ == Duration::zero()) return tun_.resend;
+  return std::clamp<Duration>(4 * srtt_ + 5ms, 20ms, tun_.resend);
+}
+
+void SendSession::sample_answer_time(uint32_t idx, TimePoint now) {
+  auto it = std::upper_bound(chunks_.begin(), chunks_.end(), idx,
+                             [](uint32_t i, const Chunk& c) { return i < c.first; });
+  if (it == chunks_.begin()) return;
+  Chunk& c = *std::prev(it);
+  if (c.sampled || c.sent_at == TimePoint{}) return;
+  c.sampled = true;
+  Duration d = now - c.sent_at;
+  srtt_ = srtt_ == Duration::zero() ? d : (7 * srtt_ + d) / 8;
+}
+
 void SendSession::on_report(wire::NodeId from, const wire::Report& m, TimePoint now) {
   TargetState* ts = target(from);
   if (!ts || !ts->alive) return;
   ts->last_heard = now;
+  if (!m.items.empty() && m.items.front().code != wire::Code::Unknown)
+    sample_answer_time(m.items.front().idx, now);
   for (auto& it : m.items)
     if (it.idx < entries_.size()) set_code(*ts, it.idx, it.code, it.err);
 }
@@ -193,12 +213,20 @@ void SendSession::on_nack(wire::NodeId from, const wire::Nack& m, TimePoint now)
   if (!ts || !ts->alive) return;
   ts->last_heard = now;
   for (auto& f : m.files) {
+    if (f.ranges.empty()) {  // a manifest chunk was lost: resend it with the next pump
+      auto c = std::upper_bound(chunks_.begin(), chunks_.end(), f.idx,
+                                [](uint32_t i, const Chunk& ch) { return i < ch.first; });
+      if (c != chunks_.begin()) {
+        size_t ci = size_t(std::prev(c) - chunks_.begin());
+        if (ci < next_chunk_) urgent_chunks_.insert(ci);
+      }
+      continue;
+    }
     auto it = sent_.find(f.idx);
     if (it == sent_.end() || f.idx >= entries_.size()) continue;
-    // A NACK older than our last repair of that file may ask for blocks still in flight.
-    if (it->second.repaired_at != TimePoint{} && m.poll_seq + 1 < poll_seq_ &&
-        it->second.repaired_at > last_poll_ - tun_.poll_interval)
-      continue;
+    // A NACK answers a poll; if the file was repaired after that poll went out, the blocks it
+    // asks for may still be in flight: the next poll's answer tells.
+    if (it->second.repaired_after_poll >= m.poll_seq) continue;
     uint64_t nb = nblocks(entries_[f.idx].size, tun_.block_size);
     auto& v = repairs_[f.idx];
     for (auto r : f.ranges) {
@@ -322,10 +350,14 @@ bool SendSession::pump_manifest(TimePoint now, Pacer& pacer, Transport& net, boo
     chunks_[ci].sent_at = now;
     return send(net, blocked);
   };
-  if (now - last_resend_scan_ >= tun_.resend / 3) {
+  for (auto it = urgent_chunks_.begin(); it != urgent_chunks_.end();) {
+    if (!emit(*it)) return false;
+    it = urgent_chunks_.erase(it);
+  }
+  if (now - last_resend_scan_ >= resend_interval() / 3) {
     last_resend_scan_ = now;
     for (size_t ci = lowest_unanswered_; ci < next_chunk_; ++ci) {
-      if (now - chunks_[ci].sent_at < tun_.resend || answered(chunks_[ci])) continue;
+      if (now - chunks_[ci].sent_at < resend_interval() || answered(chunks_[ci])) continue;
       if (!emit(ci)) return false;
     }
   }
@@ -382,7 +414,7 @@ bool SendSession::pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool
       if (!send_block(idx, off, {repair_buf_.data(), len}, last, sent_[idx].hash, now, pacer, net,
                       blocked))
         return false;
-      sent_[idx].repaired_at = now;
+      sent_[idx].repaired_after_poll = poll_seq_;
       ++r.first;
       if (--r.count == 0) ranges.erase(ranges.begin());
     }
@@ -417,6 +449,7 @@ bool SendSession::pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, b
       posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
       cur_.emplace();
       cur_->idx = cursor_;
+      sent_[cursor_];  // repairable from now on (its hash comes with its last block)
       cur_->fd = Fd(fd);
       buf_len_ = 0;
       buf_off_ = 0;
@@ -462,8 +495,10 @@ bool SendSession::pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, b
 }
 
 bool SendSession::allow(Pacer& pacer, size_t bytes, TimePoint now) {
-  if (budget_ == 0) return false;
-  if (!pacer.allow(bytes, now)) return false;
+  if (budget_ == 0 || !pacer.allow(bytes, now)) {
+    more_ = true;
+    return false;
+  }
   --budget_;
   return true;
 }
@@ -472,6 +507,7 @@ bool SendSession::pump(TimePoint now, Pacer& pacer, Transport& net) {
   if (finished_) return true;
   // Bounded work per call, so that the event loop reads answers and heartbeats in between.
   budget_ = 256;
+  more_ = false;
   if (pending_) {
     if (net.send(pending_to_, *pending_) == SendStatus::WouldBlock) return false;
     pending_.reset();
@@ -492,6 +528,7 @@ bool SendSession::pump(TimePoint now, Pacer& pacer, Transport& net) {
     p.sid = sid_;
     p.seq = ++poll_seq_;
     p.sent_upto = cur_ ? cur_->idx : cursor_;
+    p.sent_offset = cur_ ? cur_->offset : 0;
     p.lowest_open = lowest_open_all();
     pkt_.clear();
     wire::encode(pkt_, self_, p);
@@ -527,10 +564,9 @@ void SendSession::abort(Transport& net) {
 TimePoint SendSession::deadline(TimePoint now) const {
   if (finished_) return TimePoint::max();
   if (pending_) return now + 1ms;
-  bool work =
-      next_chunk_ < chunks_.size() || !repairs_.empty() || (data_session() && cur_.has_value());
-  if (work) return now;
-  TimePoint t = last_resend_scan_ + tun_.resend / 3;
+  // more_: the last pump stopped on its budget or the pacer with something left to send
+  if (more_ || !urgent_chunks_.empty()) return now;
+  TimePoint t = last_resend_scan_ + resend_interval() / 3;
   if (data_session() && next_chunk_ > 0) t = std::min(t, last_poll_ + tun_.poll_interval);
   for (auto& ts : targets_)
     if (ts.alive) t = std::min(t, ts.last_heard + tun_.target_timeout + 1ms);

@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -85,10 +86,11 @@ class SendSession {
   struct Chunk {
     uint32_t first = 0, count = 0;
     TimePoint sent_at{};
+    bool sampled = false;  // its first answer was timed
   };
   struct FileTx {
     wire::Hash128 hash{};
-    TimePoint repaired_at{};
+    uint32_t repaired_after_poll = 0;  // poll_seq_ when it was last repaired
   };
   struct Current {
     uint32_t idx = 0;
@@ -114,6 +116,8 @@ class SendSession {
   bool pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
   bool pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
   void check_timeouts(TimePoint now);
+  Duration resend_interval() const;
+  void sample_answer_time(uint32_t idx, TimePoint now);
   void check_finished(Transport& net);
   Endpoint dest(Transport& net) const;
 
@@ -130,9 +134,11 @@ class SendSession {
   SessionTuning tun_;
   std::vector<TargetState> targets_;
   std::vector<Chunk> chunks_;
-  size_t next_chunk_ = 0;         // first chunk never sent
-  size_t lowest_unanswered_ = 0;  // chunks below are answered by every live target
+  std::set<size_t> urgent_chunks_;  // chunks a receiver reported lost
+  size_t next_chunk_ = 0;           // first chunk never sent
+  size_t lowest_unanswered_ = 0;    // chunks below are answered by every live target
   TimePoint last_resend_scan_{};
+  Duration srtt_{};      // smoothed time from a manifest chunk to its first answer
   uint32_t cursor_ = 0;  // next entry the first pass looks at
   std::optional<Current> cur_;
   std::unordered_map<uint32_t, FileTx> sent_;
@@ -149,7 +155,8 @@ class SendSession {
   wire::Bytes pkt_;
   std::optional<wire::Bytes> pending_;  // a datagram the socket refused, sent first next time
   Endpoint pending_to_;
-  int budget_ = 0;  // datagrams this pump may still send
+  int budget_ = 0;     // datagrams this pump may still send
+  bool more_ = false;  // the last pump left work for lack of budget or pacing
   bool failed_ = false;
   bool finished_ = false;
   Progress progress_;

@@ -238,6 +238,7 @@ void encode(Bytes& out, NodeId node, const Poll& m) {
   w.u32(m.sid);
   w.u32(m.seq);
   w.u32(m.sent_upto);
+  w.u64(m.sent_offset);
   w.u32(m.lowest_open);
 }
 
@@ -379,6 +380,7 @@ Error decode(std::span<const uint8_t> in, Poll& m) {
   m.sid = r.u32();
   m.seq = r.u32();
   m.sent_upto = r.u32();
+  m.sent_offset = r.u64();
   m.lowest_open = r.u32();
   return r.finish();
 }

@@ -125,6 +125,7 @@ struct Poll {
   uint32_t sid = 0;
   uint32_t seq = 0;
   uint32_t sent_upto = 0;    // every file below this index was sent once in full
+  uint64_t sent_offset = 0;  // ... and file sent_upto up to this byte offset
   uint32_t lowest_open = 0;  // lowest index some target still owes a result for
 };
 
@@ -134,9 +135,11 @@ struct BlockRange {
 };
 struct NackFile {
   uint32_t idx = 0;
-  std::vector<BlockRange> ranges;
+  std::vector<BlockRange> ranges;  // empty: "entry idx of the manifest never arrived"
   bool operator==(const NackFile&) const = default;
 };
+// poll_seq of a NACK sent on seeing a gap in the stream rather than in answer to a poll
+constexpr uint32_t kStreamGap = UINT32_MAX;
 struct Nack {
   uint32_t sid = 0;
   uint32_t poll_seq = 0;

@@ -77,6 +77,22 @@ grep -q 'node2: NG' "$MK_WORK/out" && fail "node 2 reported NG" || ok "others OK
 expect_rc 0 node_msync 1 -r
 grep -q . "$MK_WORK/out" ; cmp -s "$b1/site/css/big.css" "$f3" && fail "quick check should keep equal size+mtime" || ok "plain push trusts size+mtime (as makuosan)"
 
+t_name "-g chgrps the source before sending; -f runs a command file"
+expect_rc 0 node_msync 1 -g 1 -v site/index.html
+[ "$(stat -c %g "$b1/site/index.html")" = 1 ] && ok "source chgrp'ed" || fail "source gid $(stat -c %g "$b1/site/index.html")"
+for i in 2 3 4; do [ "$(stat -c %g "$(node_base $i)/site/index.html")" = 1 ] && ok "node $i has gid 1" || fail "node $i gid"; done
+printf 'echo from-script\nsend -r site\n' > "$MK_WORK/script"
+expect_rc 0 node_msync 1 -f "$MK_WORK/script"
+grep -q '^from-script$' "$MK_WORK/out" && ok "script ran" || fail "script output"
+
+t_name "--progress draws a progress line on a terminal"
+head -c 20000000 /dev/urandom > "$b1/progress.bin"
+for i in 1 2 3 4; do node_rate "$i" 100; done
+script -qec "$MAKUO_BIN/msync -c unix:$(node_sock 1) --progress progress.bin" /dev/null > "$MK_WORK/tty" 2>&1
+for i in 1 2 3 4; do tc qdisc del dev "${MK_PREFIX}v$i" root; nsx "$i" tc qdisc del dev eth0 root; done
+grep -q 'files 0/1' "$MK_WORK/tty" && grep -q 'MiB/s' "$MK_WORK/tty" && ok "progress shown" || { fail "no progress line"; cat -v "$MK_WORK/tty" | head -5; }
+cmp -s "$b1/progress.bin" "$(node_base 2)/progress.bin" && ok "pushed" || fail "not pushed"
+
 t_name "--members and --status"
 expect_rc 0 node_msync 2 --members
 grep -q '^Total: 3 members' "$MK_WORK/out" && grep -q '^node1 ' "$MK_WORK/out" && ok "members listed" || { fail "members"; cat "$MK_WORK/out"; }

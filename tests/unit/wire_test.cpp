@@ -99,10 +99,12 @@ TEST(Wire, EveryMessageRoundTrips) {
   EXPECT_EQ(n.files[0].ranges[1], (BlockRange{10, 1}));
 
   b.clear();
-  encode(b, 1, Poll{7, 2, 100, 5});
+  encode(b, 1, Poll{7, 2, 100, 1372 * 3, 5});
   Poll p;
   ASSERT_EQ(decode(body(b), p), Error::Ok);
   EXPECT_EQ(p.sent_upto, 100u);
+  EXPECT_EQ(p.sent_offset, 1372u * 3);
+  EXPECT_EQ(p.lowest_open, 5u);
 
   b.clear();
   encode(b, 1, DeleteReport{7, 1, true, {{0, "a"}, {13, "b c"}}});
