@@ -312,6 +312,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
          " bad_version=" + std::to_string(st.drop_version) +
          " malformed=" + std::to_string(st.drop_malformed) +
          " unknown_session=" + std::to_string(st.drop_unknown_session) + "\n";
+    auto& au = srv_.node().auth_stats();
+    s += "auth    : plaintext=" + std::to_string(au.plaintext) +
+         " no_key=" + std::to_string(au.no_key) + " unknown_key=" + std::to_string(au.unknown_key) +
+         " bad_tag=" + std::to_string(au.bad_tag) + " replay=" + std::to_string(au.replay) +
+         " truncated=" + std::to_string(au.truncated) + "\n";
     s += "files   : committed=" + std::to_string(rs.files_committed) +
          " failed=" + std::to_string(rs.files_failed) +
          " bytes=" + std::to_string(rs.bytes_written) +

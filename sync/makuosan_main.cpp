@@ -19,6 +19,7 @@
 #include <random>
 
 #include "ctl/console_server.hpp"
+#include "sync/crypto.hpp"
 #include "sync/engine.hpp"
 #include "sync/fsops.hpp"
 #include "sync/options.hpp"
@@ -139,9 +140,14 @@ int main(int argc, char** argv) {
   spdlog::set_level(level_for(o.loglevel));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
 
-  if (!o.keyfile.empty())
-    die("-k: cluster keys are not available in this version yet; refusing to start rather than "
-        "run without the protection the key file asks for");
+  std::vector<ClusterKey> keys;
+  for (auto& f : o.keyfiles) {
+    try {
+      keys.push_back(load_key_file(f));
+    } catch (const std::exception& e) {
+      die(e.what());
+    }
+  }
   if (o.base.empty()) {
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd)) die("getcwd failed");
@@ -225,6 +231,11 @@ int main(int argc, char** argv) {
   // The engine exists before the console so the console can refer to it; it starts talking
   // only when attached to the node.
   Engine engine(ec, *node, id);
+  std::unique_ptr<Sealer> sealer;
+  if (!keys.empty()) {
+    sealer = std::make_unique<Sealer>(keys, id);
+    node->set_sealer(sealer.get());
+  }
   std::unique_ptr<ctl::ConsoleServer> console;
   if (!o.noconsole) {
     console = std::make_unique<ctl::ConsoleServer>(io, cc, engine, *node);
@@ -276,7 +287,11 @@ int main(int argc, char** argv) {
                    ? "off"
                    : (o.unix_path.empty() ? o.listen + ":" + std::to_string(o.port) : o.unix_path));
   if (stale) spdlog::info("removed {} stale temporary files", stale);
-  spdlog::warn("no cluster key (-k): any host on this network segment can write files here");
+  if (keys.empty()) {
+    spdlog::warn("no cluster key (-k): any host on this network segment can write files here");
+  } else {
+    spdlog::info("cluster key {:08x} seals; {} key(s) open", keys.front().id, keys.size());
+  }
 
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
   stop_signals.async_wait([&](const boost::system::error_code& e, int sig) {

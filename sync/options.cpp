@@ -26,7 +26,9 @@ void print_daemon_usage(FILE* out) {
           "  -i addr      # interface address for multicast (default: 0.0.0.0)\n"
           "  -l addr      # console listen address (default: 127.0.0.1)\n"
           "  -U path      # console on a unix domain socket instead of TCP\n"
-          "  -k file      # cluster key file (not available yet: makuosan refuses to start)\n"
+          "  -k file      # cluster key: 32 bytes, or a passphrase of 16+ characters; mode 600.\n"
+          "               # Every datagram is sealed (AES-256-GCM). Give -k twice to roll keys:\n"
+          "               # the first seals, both open.\n"
           "  -K file      # console password file\n"
           "  -f num       # parallel sends (accepted for compatibility; all files pipeline)\n"
           "  -R num       # SO_RCVBUF bytes (default: 4194304)\n"
@@ -154,7 +156,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         o.unix_path = optarg;
         break;
       case 'k':
-        o.keyfile = optarg;
+        o.keyfiles.push_back(optarg);
         break;
       case 'K':
         o.passfile = optarg;

@@ -16,7 +16,7 @@ struct DaemonOptions {
   std::string iface = "0.0.0.0";       // -i
   std::string listen = "127.0.0.1";    // -l
   std::string unix_path;               // -U
-  std::string keyfile;                 // -k
+  std::vector<std::string> keyfiles;   // -k (twice: key rotation)
   std::string passfile;                // -K
   int parallel = 5;                    // -f (accepted; the engine pipelines every file)
   int rcvbuf = 0, sndbuf = 0;          // -R -S

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <system_error>
@@ -81,6 +82,10 @@ void UdpNode::poke() {
 }
 
 SendStatus UdpNode::send(const Endpoint& to, std::span<const uint8_t> datagram) {
+  if (sealer_) {
+    sealer_->seal(datagram, sealed_);
+    datagram = sealed_;
+  }
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(to.addr);
@@ -141,10 +146,53 @@ void UdpNode::drain(udp::socket& s) {
     TimePoint now = Clock::now();
     for (int i = 0; i < n; ++i) {
       Endpoint ep{ntohl(from[i].sin_addr.s_addr), ntohs(from[i].sin_port)};
-      engine_->on_packet({bufs.data() + size_t(i) * 65536, msgs[i].msg_len}, ep, now);
+      std::span<const uint8_t> pkt{bufs.data() + size_t(i) * 65536, msgs[i].msg_len};
+      if (admit(pkt, ep, pkt)) engine_->on_packet(pkt, ep, now);
     }
     if (n < kBatch) return;
   }
+}
+
+bool UdpNode::admit(std::span<const uint8_t> pkt, const Endpoint& from,
+                    std::span<const uint8_t>& out) {
+  Sealer::Result r;
+  if (!sealer_) {
+    if (!Sealer::is_sealed(pkt)) return true;  // the engine checks everything else
+    ++auth_.no_key;
+    r = Sealer::Result::UnknownKey;
+  } else {
+    r = sealer_->open(pkt, opened_);
+    switch (r) {
+      case Sealer::Result::Ok:
+        out = opened_;
+        return true;
+      case Sealer::Result::NotSealed:
+        ++auth_.plaintext;
+        break;
+      case Sealer::Result::Truncated:
+        ++auth_.truncated;
+        break;
+      case Sealer::Result::UnknownKey:
+        ++auth_.unknown_key;
+        break;
+      case Sealer::Result::BadTag:
+        ++auth_.bad_tag;
+        break;
+      case Sealer::Result::Replay:
+        ++auth_.replay;
+        break;
+    }
+  }
+  // One line per 10 s at most, whatever a flood does.
+  TimePoint now = Clock::now();
+  if (now - auth_log_at_ >= 10s) {
+    spdlog::warn("dropped {} datagram(s) that failed the cluster key check (last: {} from {}{})",
+                 auth_.total() - auth_logged_, sealer_ ? to_string(r) : "sealed, we have no key",
+                 from.str(), sealer_ ? "" : "; is -k missing here?");
+    auth_logged_ = auth_.total();
+    auth_log_at_ = now;
+  }
+  return false;
 }
 
 void UdpNode::run_engine() {

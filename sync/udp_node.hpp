@@ -4,6 +4,7 @@
 #include <boost/asio.hpp>
 #include <functional>
 
+#include "sync/crypto.hpp"
 #include "sync/engine.hpp"
 #include "sync/transport.hpp"
 
@@ -17,11 +18,25 @@ struct NetConfig {
   bool loop = false;  // see our own multicast (several daemons on one host)
 };
 
+// Datagrams refused before the engine sees them (cluster keys).
+struct AuthStats {
+  uint64_t plaintext = 0;    // unsealed, but we have a key
+  uint64_t no_key = 0;       // sealed, but we have none
+  uint64_t unknown_key = 0;  // sealed with a key we do not hold
+  uint64_t bad_tag = 0;      // forged, corrupted, or another cluster's key with our key id
+  uint64_t replay = 0;
+  uint64_t truncated = 0;
+  uint64_t total() const { return plaintext + no_key + unknown_key + bad_tag + replay + truncated; }
+};
+
 class UdpNode final : public Transport {
  public:
   // Throws std::system_error when a socket cannot be set up (start-up misconfiguration).
   UdpNode(boost::asio::io_context& io, const NetConfig& cfg);
   void attach(Engine& engine);
+  // With a sealer every datagram out is sealed and every datagram in must open.
+  void set_sealer(Sealer* s) { sealer_ = s; }
+  const AuthStats& auth_stats() const { return auth_; }
   // Runs the engine's due work now (after a console started or cancelled something).
   void poke();
   SendStatus send(const Endpoint& to, std::span<const uint8_t> datagram) override;
@@ -41,7 +56,14 @@ class UdpNode final : public Transport {
   NetConfig cfg_;
   boost::asio::ip::udp::socket mcast_, ucast_;
   boost::asio::steady_timer timer_;
+  bool admit(std::span<const uint8_t> pkt, const Endpoint& from, std::span<const uint8_t>& out);
+
   Engine* engine_ = nullptr;
+  Sealer* sealer_ = nullptr;
+  wire::Bytes sealed_, opened_;
+  AuthStats auth_;
+  uint64_t auth_logged_ = 0;
+  TimePoint auth_log_at_{};
   bool write_armed_ = false;
   TimePoint timer_at_ = TimePoint::max();
   uint64_t tx_packets_ = 0, tx_errors_ = 0;

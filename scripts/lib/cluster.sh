@@ -82,6 +82,13 @@ node_link() {  # node_link I up|down
 }
 
 cluster_up() {  # cluster_up N: namespaces, bridge, daemons
+  cluster_net "$1" || return 1
+  local i
+  for i in $(seq 1 "$1"); do node_start "$i" || return 1; done
+  wait_members "$1"
+}
+
+cluster_net() {  # cluster_net N: namespaces and bridge only (start daemons with node_start)
   local n=$1 i ns
   MK_N=$n
   mkdir -p "$MK_WORK"
@@ -103,16 +110,15 @@ cluster_up() {  # cluster_up N: namespaces, bridge, daemons
     ethtool -K "${MK_PREFIX}v$i" tso off gso off gro off >/dev/null 2>&1 || true
     nsx "$i" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true
   done
-  for i in $(seq 1 "$n"); do node_start "$i" || return 1; done
-  wait_members "$n"
 }
 
-# Polls until every node sees the other N-1 (deadline 15 s).
+# wait_members N [WANT]: polls until each of nodes 1..N sees WANT members (default: every
+# other running node), deadline 15 s.
 wait_members() {
   local n=$1 i t=$((SECONDS + 15))
   for i in $(seq 1 "$n"); do
     [ -f "$MK_WORK/nodes/$i/pid" ] || continue
-    local want=$(( $(ls "$MK_WORK"/nodes/*/pid 2>/dev/null | wc -l) - 1 ))
+    local want=${2:-$(( $(ls "$MK_WORK"/nodes/*/pid 2>/dev/null | wc -l) - 1 ))}
     until node_msync "$i" --members 2>/dev/null | grep -q "^Total: $want members"; do
       [ $SECONDS -lt $t ] || { mk_log "node $i: members did not converge"; node_msync "$i" --members >&2; return 1; }
       sleep 0.1

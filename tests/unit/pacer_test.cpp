@@ -1,0 +1,35 @@
+#include <gtest/gtest.h>
+
+#include "sync/transport.hpp"
+
+namespace makuo {
+namespace {
+
+TEST(Pacer, HoldsTheRateOverASecond) {
+  Pacer p(1'000'000);  // -T 8
+  TimePoint t{std::chrono::seconds(1)};
+  uint64_t sent = 0;
+  TimePoint end = t + 1s;
+  while (t < end) {
+    if (p.allow(1400, t)) {
+      sent += 1400;
+    } else {
+      TimePoint next = p.next_send(t);
+      ASSERT_GT(next, t);
+      t = next;
+    }
+  }
+  // one second's worth plus at most the initial burst allowance
+  EXPECT_GE(sent, 990'000u);
+  EXPECT_LE(sent, 1'000'000u + 5'000 + 16'384 + 1400);
+}
+
+TEST(Pacer, ZeroMeansUnpaced) {
+  Pacer p(0);
+  TimePoint t{};
+  for (int i = 0; i < 100000; ++i) ASSERT_TRUE(p.allow(1400, t));
+  EXPECT_EQ(p.next_send(t), t);
+}
+
+}  // namespace
+}  // namespace makuo
