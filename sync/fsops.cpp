@@ -38,7 +38,7 @@ int open_beneath(int basefd, std::string_view rel, int flags, mode_t mode) {
   }
 }
 
-int ensure_dir(int basefd, std::string_view rel) {
+int ensure_dir(int basefd, std::string_view rel, bool replace_symlink) {
   int fd = open_beneath(basefd, rel, O_RDONLY | O_DIRECTORY);
   if (fd >= 0 || (fd != -ENOENT && fd != -ENOTDIR && fd != -ELOOP)) return fd;
   Fd cur(dup(basefd));
@@ -49,8 +49,10 @@ int ensure_dir(int basefd, std::string_view rel) {
     if (end == std::string_view::npos) end = rel.size();
     std::string comp(rel.substr(start, end - start));
     int next = open_beneath(cur.get(), comp, O_RDONLY | O_DIRECTORY);
-    if (next == -ENOTDIR || next == -ELOOP) {
-      // A file or symlink stands where the sender has a directory: the push wins.
+    bool leaf = end == rel.size();
+    // A file where the sender has a directory: the push wins, as in makuosan. A symlink is
+    // never walked through: only a directory entry for that very path replaces it.
+    if (next == -ENOTDIR || (next == -ELOOP && leaf && replace_symlink)) {
       if (unlinkat(cur.get(), comp.c_str(), 0) != 0) return -errno;
       next = -ENOENT;
     }

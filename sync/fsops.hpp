@@ -41,9 +41,10 @@ class Fd {
 // rel == "" opens the base itself. Returns fd or -errno.
 int open_beneath(int basefd, std::string_view rel, int flags, mode_t mode = 0);
 
-// Opens directory rel (creating missing components 0755 and replacing non-directories that
-// stand in the way, as makuosan does). Returns fd or -errno.
-int ensure_dir(int basefd, std::string_view rel);
+// Opens directory rel, creating missing components 0755 and replacing files that stand in the
+// way (as makuosan does). A symlink on the way is refused (-ELOOP); with replace_symlink, a
+// symlink at rel itself is replaced. Returns fd or -errno.
+int ensure_dir(int basefd, std::string_view rel, bool replace_symlink = false);
 
 // lstat of rel beneath base. Returns 0 or errno.
 int lstat_beneath(int basefd, std::string_view rel, struct stat& st);

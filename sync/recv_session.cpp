@@ -75,7 +75,8 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
   struct stat st;
   int lerr = lstat_beneath(cfg_.basefd, e.path, st);
   bool exists = lerr == 0;
-  if (lerr && lerr != ENOENT && lerr != ENOTDIR && lerr != ELOOP) {
+  // ELOOP: a directory on the way is a symlink here; we never write or delete through one.
+  if (lerr && lerr != ENOENT && lerr != ENOTDIR) {
     err = uint16_t(lerr);
     return wire::Code::Failed;
   }
@@ -289,7 +290,7 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
         }
         break;
       case wire::Kind::Dir:
-        if (int dfd = ensure_dir(cfg_.basefd, e.path); dfd < 0) {
+        if (int dfd = ensure_dir(cfg_.basefd, e.path, true); dfd < 0) {
           resolve(idx, wire::Code::Failed, uint16_t(-dfd));
         } else {
           close(dfd);

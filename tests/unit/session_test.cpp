@@ -218,24 +218,69 @@ TEST(Session, DsyncDeletesWhatTheSenderLacks) {
 TEST(Session, HostilePathsAreRefusedAndNothingIsWritten) {
   Sim sim(2, {});
   auto& rx = sim.node(1);
-  const char* bad[] = {"../escape", "/etc/passwd", "a/../../x", "a/./b", "a//b", "", ".", ".."};
+  fs::path outside = rx.base.parent_path() / "outside";
+  fs::create_directories(outside);
+  write_file(outside / "victim", 10, 1);
+  fs::create_directory_symlink(outside, rx.base / "sym");  // absolute, points outside
+  fs::create_directory_symlink("..", rx.base / "up");      // relative, points outside
+  auto before_outside = tree(outside);
+  auto before_base = tree(rx.base);
+  using K = wire::Kind;
+  struct Case {
+    K kind;
+    std::string path, link;
+    uint64_t size = 0;
+  };
+  std::vector<Case> cases = {
+      {K::File, "../escape", ""},
+      {K::File, "/etc/passwd", ""},
+      {K::File, "a/../../x", ""},
+      {K::File, "a/./b", ""},
+      {K::File, "a//b", ""},
+      {K::File, "", ""},
+      {K::File, ".", ""},
+      {K::File, "..", ""},
+      {K::File, "a/..", ""},
+      {K::File, "./a", ""},
+      {K::File, "a/", ""},
+      {K::File, std::string("a\0b", 3), ""},
+      {K::File, std::string(5000, 'x'), ""},
+      {K::File, std::string(256, 'n'), ""},
+      {K::File, "sym/x", ""},
+      {K::File, "sym/x", "", 5000},
+      {K::File, "up/x", ""},
+      {K::File, "sym/deeper/x", ""},
+      {K::Dir, "sym/newdir", ""},
+      {K::Symlink, "sym/evil", "/etc/passwd"},
+      {K::Symlink, "ok-name", ""},
+      {K::HardLink, "hl", "../outside/victim"},
+      {K::HardLink, "hl2", "sym/victim"},
+      {K::Absent, "sym/victim", ""},
+      {K::Absent, "up/outside", ""},
+      {K::Fifo, "sym/fifo", ""},
+      {K::Symlink, std::string("nul\0name", 8), "x"},
+  };
+  ASSERT_GE(cases.size(), 25u);
   wire::Manifest m;
   m.sid = 77;
   m.block_size = 1372;
-  m.total = uint32_t(std::size(bad));
-  for (auto p : bad) {
+  m.total = uint32_t(cases.size());
+  for (auto& c : cases) {
     wire::Entry e;
-    e.kind = wire::Kind::File;
+    e.kind = c.kind;
     e.mode = 0644;
-    e.path = p;
+    e.path = c.path;
+    e.link = c.link;
+    e.size = c.size;
     m.entries.push_back(e);
   }
   wire::Bytes b;
   wire::encode(b, 0xbad, m);
   rx.engine->on_packet(b, {0x0a0000fe, 1}, sim.now());
   sim.run_for(100ms);
-  EXPECT_TRUE(tree(rx.base).empty());
-  EXPECT_FALSE(fs::exists(rx.base.parent_path() / "escape"));
+  EXPECT_EQ(tree(outside), before_outside);
+  EXPECT_EQ(tree(rx.base), before_base);
+  EXPECT_EQ(rx.engine->recv_stats().files_failed, cases.size());
 }
 
 }  // namespace
