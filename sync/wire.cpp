@@ -126,6 +126,10 @@ bool get_entry(Reader& r, Entry& e) {
   if (k < uint8_t(Kind::File) || k > uint8_t(Kind::Absent)) return false;
   e.kind = Kind(k);
   uint8_t f = r.u8();
+  // Exactly the fields its kind has: one encoding per entry, nothing left to interpretation.
+  if ((f & ~(kEntryHasHash | kEntryHasLink | kEntryHasRdev)) ||
+      bool(f & kEntryHasLink) != has_link(e.kind) || bool(f & kEntryHasRdev) != has_rdev(e.kind))
+    return false;
   e.mode = r.u32();
   e.uid = r.u32();
   e.gid = r.u32();
