@@ -33,6 +33,37 @@ s.sendall(b"quit\r\n"); time.sleep(0.2); assert s.recv(100) == b""
 print("transcript ok")
 PY
 grep -q 'transcript ok' "$MK_WORK/transcript" && ok "transcript" || fail "transcript"
+t_name "too many consoles and over-long lines are refused without disturbing the others"
+python3 - "$(node_sock 1)" <<'PY' > "$MK_WORK/limits" || fail "limits"
+import socket, sys, time
+def conn():
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5)
+    assert s.recv(10) == b"> "
+    return s
+def ask(s, line):
+    s.sendall(line); buf = b""
+    while not buf.endswith(b"> "): buf += s.recv(4096)
+    return buf
+first = conn()
+many = [conn() for _ in range(63)]          # 64 consoles in all: the limit
+extra = socket.socket(socket.AF_UNIX); extra.connect(sys.argv[1]); extra.settimeout(5)
+assert extra.recv(10) == b"", "a 65th console was served"
+many[0].close()                              # room for one more, once the daemon sees it
+hog = None
+for _ in range(100):
+    try:
+        hog = conn()
+        break
+    except AssertionError:
+        time.sleep(0.05)
+assert hog is not None, "a freed console slot was never reused"
+hog.sendall(b"x" * 10000)                    # no newline: refused, connection closed
+assert hog.recv(100) == b""
+assert ask(first, b"echo still here\r\n") == b"still here\n> "
+print("limits ok")
+PY
+grep -q 'limits ok' "$MK_WORK/limits" && ok "65th console closed, 10 KB line closed, first console unaffected" || fail "limits"
+
 t_name "password prompt"
 node_stop 1
 echo secretpw > "$MK_WORK/pw"
