@@ -166,6 +166,10 @@ void RecvSession::resolve(uint32_t idx, wire::Code c, uint16_t err) {
   need_data_.erase(idx);
 }
 
+bool RecvSession::owner_kept(const wire::Entry& e) const {
+  return !cfg_.privileged && (local_uid(e) != geteuid() || local_gid(e) != getegid());
+}
+
 int RecvSession::apply_meta_fd(int fd, const wire::Entry& e) {
   if (cfg_.privileged && fchown(fd, local_uid(e), local_gid(e)) != 0) return errno;
   if (fchmod(fd, e.mode) != 0) return errno;
@@ -177,20 +181,22 @@ int RecvSession::apply_meta_fd(int fd, const wire::Entry& e) {
 void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
   std::string leaf(leaf_of(entries_[idx].path));
   ++pending_commits_;
-  committer_.add({std::move(dir), std::move(tmp), std::move(leaf),
-                  [this, idx](int err) {
-                    --pending_commits_;
-                    if (err) {
-                      resolve(idx, wire::Code::Failed, uint16_t(err));
-                    } else {
-                      ++stats_.files_committed;
-                      resolve(idx, wire::Code::Done, 0);
-                    }
-                    try_hardlinks();
-                    maybe_finalize();
-                  },
-                  0},
-                 now_);
+  committer_.add(
+      {std::move(dir), std::move(tmp), std::move(leaf),
+       [this, idx](int err) {
+         --pending_commits_;
+         if (err) {
+           resolve(idx, wire::Code::Failed, uint16_t(err));
+         } else {
+           ++stats_.files_committed;
+           resolve(idx, owner_kept(entries_[idx]) ? wire::Code::DoneOwnerKept : wire::Code::Done,
+                   0);
+         }
+         try_hardlinks();
+         maybe_finalize();
+       },
+       0},
+      now_);
 }
 
 int RecvSession::materialize(uint32_t idx) {

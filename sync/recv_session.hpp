@@ -73,6 +73,7 @@ class RecvSession {
   void run_dsync();
   void drop_file(uint32_t idx);
   int apply_meta_fd(int fd, const wire::Entry& e);
+  bool owner_kept(const wire::Entry& e) const;  // we could not give the file its owner
 
   wire::NodeId self_, sender_;
   Endpoint from_;

@@ -148,6 +148,12 @@ void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t
     case wire::Code::Done:
       sink_.line(1, "update " + where);
       break;
+    case wire::Code::DoneOwnerKept:
+      sink_.line(1, "update " + where);
+      sink_.line(0, "warning: owner " + (e.user.empty() ? std::to_string(e.uid) : e.user) + ":" +
+                        (e.group.empty() ? std::to_string(e.gid) : e.group) + " not applied on " +
+                        where + " (makuosan there does not run as root)");
+      break;
     case wire::Code::CheckOk:
       sink_.line(1, ts.t.name + ": OK " + e.path);
       break;

@@ -96,8 +96,9 @@ enum class Code : uint8_t {
   Failed = 4,  // err says why
   CheckOk = 5,
   CheckNg = 6,
-  Deleted = 7,   // sync of an absent path removed it
-  ReadOnly = 8,  // receiver runs with -r
+  Deleted = 7,        // sync of an absent path removed it
+  ReadOnly = 8,       // receiver runs with -r
+  DoneOwnerKept = 9,  // committed, but the receiver is not root: the owner was not applied
 };
 bool is_final(Code c, bool dry_run);
 

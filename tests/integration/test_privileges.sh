@@ -23,6 +23,7 @@ grep -q "^CapEff:[[:space:]]*0*$" "/proc/$pid/status" && ok "no effective capabi
 t_name "the unprivileged node still receives; owners it cannot set are its own"
 echo hello > "$(node_base 1)/f"; chown daemon "$(node_base 1)/f"
 expect_rc 0 node_msync 1 -v f
+grep -q '^warning: owner daemon:root not applied on node2:f' "$MK_WORK/out" && ok "reported per file" || { fail "no owner warning"; cat "$MK_WORK/out"; }
 cmp -s "$(node_base 1)/f" "$(node_base 2)/f" && ok "received" || fail "not received"
 [ "$(stat -c %U "$(node_base 2)/f")" = nobody ] && ok "owned by the daemon's user" || fail "owner $(stat -c %U "$(node_base 2)/f")"
 t_finish
