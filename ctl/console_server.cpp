@@ -311,7 +311,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
          " makuosan=" + std::to_string(st.drop_makuosan) +
          " bad_version=" + std::to_string(st.drop_version) +
          " malformed=" + std::to_string(st.drop_malformed) +
-         " unknown_session=" + std::to_string(st.drop_unknown_session) + "\n";
+         " unknown_session=" + std::to_string(st.drop_unknown_session) +
+         " too_many_sessions=" + std::to_string(st.drop_too_many_sessions) + "\n";
     auto& au = srv_.node().auth_stats();
     s += "auth    : plaintext=" + std::to_string(au.plaintext) +
          " no_key=" + std::to_string(au.no_key) + " unknown_key=" + std::to_string(au.unknown_key) +

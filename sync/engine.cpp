@@ -92,6 +92,13 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
       auto key = std::make_pair(h.node, m.sid);
       auto it = receiving_.find(key);
       if (it == receiving_.end()) {
+        // A bounded number of pushes at once, so that no sender can exhaust our memory.
+        size_t from_sender = 0;
+        for (auto& [k, s] : receiving_) from_sender += k.first == h.node;
+        if (receiving_.size() >= kMaxReceiving || from_sender >= kMaxReceivingPerSender) {
+          ++stats_.drop_too_many_sessions;
+          return;
+        }
         ++stats_.sessions_received;
         it = receiving_
                  .emplace(key, std::make_unique<RecvSession>(id_, h.node, from, m.sid, cfg_.recv,

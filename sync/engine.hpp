@@ -30,12 +30,15 @@ struct EngineConfig {
 struct EngineStats {
   uint64_t rx_packets = 0, rx_bytes = 0;
   uint64_t drop_truncated = 0, drop_magic = 0, drop_makuosan = 0, drop_version = 0,
-           drop_malformed = 0, drop_unknown_session = 0;
+           drop_malformed = 0, drop_unknown_session = 0, drop_too_many_sessions = 0;
   uint64_t sessions_sent = 0, sessions_received = 0;
 };
 
 class Engine {
  public:
+  static constexpr size_t kMaxReceiving = 64;
+  static constexpr size_t kMaxReceivingPerSender = 16;
+
   Engine(EngineConfig cfg, Transport& net, wire::NodeId id);
   ~Engine();
   void start(TimePoint now);

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -121,8 +122,16 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
         }
       }
       return wire::Code::Deleted;
-    case wire::Kind::File:
-      return same_meta && uint64_t(st.st_size) == e.size ? wire::Code::Same : wire::Code::Need;
+    case wire::Kind::File: {
+      if (same_meta && uint64_t(st.st_size) == e.size) return wire::Code::Same;
+      // Refuse at once what cannot fit (this also bounds the block bitmap a sender can ask for).
+      struct statvfs vs;
+      if (fstatvfs(cfg_.basefd, &vs) == 0 && e.size > uint64_t(vs.f_bavail) * vs.f_frsize) {
+        err = ENOSPC;
+        return wire::Code::Failed;
+      }
+      return wire::Code::Need;
+    }
     case wire::Kind::Dir:
       return same_meta ? wire::Code::Same : wire::Code::Need;
     case wire::Kind::Symlink: {

@@ -333,7 +333,8 @@ Error decode(std::span<const uint8_t> in, Manifest& m) {
   m.first = r.u32();
   uint16_t n = r.u16();
   if (!r.ok) return Error::Truncated;
-  if (m.block_size < 64 || uint64_t(m.first) + n > m.total) return Error::BadValue;
+  if (m.block_size < 64 || m.total > kMaxEntries || uint64_t(m.first) + n > m.total)
+    return Error::BadValue;
   m.entries.clear();
   m.entries.reserve(n);
   for (uint16_t i = 0; i < n; ++i) {

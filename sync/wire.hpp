@@ -17,6 +17,7 @@ constexpr uint8_t kVersion = 1;
 constexpr size_t kHeaderSize = 16;
 constexpr size_t kMaxPath = 4095;
 constexpr size_t kMaxName = 255;
+constexpr uint32_t kMaxEntries = 4'000'000;  // per push: bounds what a receiver allocates
 
 using NodeId = uint64_t;
 using Hash128 = std::array<uint8_t, 16>;

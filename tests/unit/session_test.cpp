@@ -258,6 +258,7 @@ TEST(Session, HostilePathsAreRefusedAndNothingIsWritten) {
       {K::Absent, "sym/victim", ""},
       {K::Absent, "up/outside", ""},
       {K::Fifo, "sym/fifo", ""},
+      {K::File, "huge", "", 1ull << 60},  // > free space
       {K::Symlink, std::string("nul\0name", 8), "x"},
   };
   ASSERT_GE(cases.size(), 25u);

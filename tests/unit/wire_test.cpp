@@ -130,6 +130,16 @@ TEST(Wire, RejectsForeignAndTruncatedDatagrams) {
   EXPECT_EQ(decode_header(b, h), Error::BadVersion);
 }
 
+TEST(Wire, ManifestsClaimingHugeSessionsAreRefused) {
+  Manifest m = sample_manifest();
+  m.flags = 0;
+  m.total = kMaxEntries + 1;
+  Bytes b;
+  encode(b, 1, m);
+  Manifest r;
+  EXPECT_EQ(decode(body(b), r), Error::BadValue);
+}
+
 TEST(Wire, RandomBytesNeverCrashTheDecoders) {
   std::mt19937 rng(7);
   for (int i = 0; i < 20000; ++i) {
