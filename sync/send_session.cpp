@@ -354,22 +354,25 @@ bool SendSession::pump_manifest(TimePoint now, Pacer& pacer, Transport& net, boo
     wire::encode(pkt_, self_, m);
     if (!allow(pacer, pkt_.size(), now)) return false;
     chunks_[ci].sent_at = now;
-    return send(net, blocked);
+    send(net, blocked);  // refused by the socket: kept pending, sent first next time
+    return true;
   };
   for (auto it = urgent_chunks_.begin(); it != urgent_chunks_.end();) {
     if (!emit(*it)) return false;
     it = urgent_chunks_.erase(it);
+    if (blocked) return false;
   }
   if (now - last_resend_scan_ >= resend_interval() / 3) {
     last_resend_scan_ = now;
     for (size_t ci = lowest_unanswered_; ci < next_chunk_; ++ci) {
       if (now - chunks_[ci].sent_at < resend_interval() || answered(chunks_[ci])) continue;
-      if (!emit(ci)) return false;
+      if (!emit(ci) || blocked) return false;
     }
   }
   while (next_chunk_ < chunks_.size() && next_chunk_ < lowest_unanswered_ + 512) {
     if (!emit(next_chunk_)) return false;
     ++next_chunk_;
+    if (blocked) return false;
   }
   return true;
 }
@@ -417,12 +420,13 @@ bool SendSession::pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool
         break;
       }
       bool last = r.first + 1 == nb;
-      if (!send_block(idx, off, {repair_buf_.data(), len}, last, sent_[idx].hash, now, pacer, net,
-                      blocked))
-        return false;
+      bool sent = send_block(idx, off, {repair_buf_.data(), len}, last, sent_[idx].hash, now, pacer,
+                             net, blocked);
+      if (!sent && !blocked) return false;  // budget or pacer: this block next time
       sent_[idx].repaired_after_poll = poll_seq_;
       ++r.first;
       if (--r.count == 0) ranges.erase(ranges.begin());
+      if (blocked) return false;  // sent once the socket takes it
     }
     repairs_.erase(idx);
   }
@@ -525,10 +529,8 @@ bool SendSession::pump(TimePoint now, Pacer& pacer, Transport& net) {
     return true;
   }
   bool blocked = false;
-  bool ok = pump_manifest(now, pacer, net, blocked);
-  if (ok && data_session()) ok = pump_repairs(now, pacer, net, blocked);
-  if (ok && data_session()) ok = pump_first_pass(now, pacer, net, blocked);
-  if (blocked) return false;
+  // The poll goes first: a saturated link must not silence it, or every receiver would look
+  // dead after --timeout without a single loss to NACK.
   if (data_session() && next_chunk_ > 0 && now - last_poll_ >= tun_.poll_interval) {
     wire::Poll p;
     p.sid = sid_;
@@ -541,6 +543,10 @@ bool SendSession::pump(TimePoint now, Pacer& pacer, Transport& net) {
     last_poll_ = now;
     if (!send(net, blocked)) return false;
   }
+  bool ok = pump_manifest(now, pacer, net, blocked);
+  if (ok && data_session()) ok = pump_repairs(now, pacer, net, blocked);
+  if (ok && data_session()) ok = pump_first_pass(now, pacer, net, blocked);
+  if (blocked) return false;
   check_finished(net);
   return true;
 }

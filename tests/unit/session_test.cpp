@@ -142,6 +142,21 @@ TEST(Session, RepairsInterleaveWithAPacedFirstPass) {
   for (size_t i = 1; i < 3; ++i) EXPECT_EQ(tree(sim.node(i).base), want) << "node " << i;
 }
 
+TEST(Session, AFullSocketDoesNotSilenceThePolls) {
+  // The sender's socket is always full: if polls waited for it to drain, no receiver would
+  // answer for the whole (loss-free) push and all would be dropped as dead.
+  SimOptions o;
+  o.sends_per_step = 2;  // a few hundred ms of simulated time for this file
+  SessionTuning t;
+  t.target_timeout = 100ms;
+  Sim sim(3, o, t);
+  write_file(sim.node(0).base / "f", 20'000'000, 3);
+  auto out = push(sim);
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 60s));
+  EXPECT_TRUE(out->ok) << (out->lines.empty() ? "" : out->lines.front());
+  EXPECT_EQ(read_file(sim.node(1).base / "f"), read_file(sim.node(0).base / "f"));
+}
+
 TEST(Session, DeadMemberIsDroppedAndTheOthersFinish) {
   SessionTuning t;
   t.target_timeout = 5s;

@@ -24,7 +24,8 @@ struct SimOptions {
   Duration jitter{};     // uniform extra delay: reorders packets
   Duration latency = 50us;
   uint32_t seed = 1;
-  uint64_t rate = 0;  // sender pacing, bytes per second (0 = unpaced)
+  uint64_t rate = 0;       // sender pacing, bytes per second (0 = unpaced)
+  int sends_per_step = 0;  // a node's socket takes this many datagrams per step (0 = all)
 };
 
 class Sim {
@@ -34,9 +35,12 @@ class Sim {
     Sim* sim;
     size_t self;
     SendStatus send(const Endpoint& to, std::span<const uint8_t> d) override {
+      if (sim->opt_.sends_per_step && ++sent_this_step > sim->opt_.sends_per_step)
+        return SendStatus::WouldBlock;  // a full socket buffer: the caller keeps the datagram
       sim->post(self, to, d);
       return SendStatus::Ok;
     }
+    int sent_this_step = 0;
     Endpoint group() const override { return {0xef000001, 5000}; }
   };
   struct Node {
@@ -118,6 +122,7 @@ class Sim {
         if (nodes_[p.to]->alive) nodes_[p.to]->engine->on_packet(p.bytes, p.from, now_);
       }
       TimePoint next = end;
+      for (auto& nd : nodes_) nd->net.sent_this_step = 0;
       for (auto& nd : nodes_)
         if (nd->alive) next = std::min(next, nd->engine->on_timer(now_));
       if (pred()) return true;
