@@ -292,8 +292,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     s += "members : " + std::to_string(e.members().size()) + "\n";
     s += "recvsize: " + std::to_string(srv_.node().rcvbuf()) + "\n";
     s += "sendsize: " + std::to_string(srv_.node().sndbuf()) + "\n";
-    if (e.config().rate_bytes)
-      s += "sendrate: " + std::to_string(e.config().rate_bytes * 8 / 1000000) + " Mbps (cap)\n";
+    auto mbps = [](uint64_t b) { return b ? std::to_string(b * 8 / 1000000) : std::string("-"); };
+    s += "sendrate: " + mbps(e.send_rate()) + "/" + mbps(e.config().rate_bytes) +
+         " Mbps (now/cap; - = not limited)\n";
     auto others = srv_.working_commands(this);
     s += "command : " + std::to_string(others.size()) + "\n";
     for (auto& c : others) s += "  i> " + c + "\n";

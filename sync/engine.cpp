@@ -170,6 +170,41 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
   }
 }
 
+void Engine::adapt_rate(TimePoint now) {
+  // Loss-driven pacing: when a receiver loses a large share of what we send, it cannot keep
+  // up (a slower link, a busy host), and blasting on only multiplies repairs. Back off to what
+  // the worst receiver got (a little below); creep back up (1/8 per period) while loss stays
+  // low. Random loss of a few percent is repaired, not slowed down for. -T stays the ceiling.
+  constexpr Duration kPeriod = 50ms;
+  constexpr uint64_t kMinRate = 1'000'000;
+  constexpr uint64_t kUnlimited = 1'250'000'000;  // beyond 10 Gbit/s: let the socket decide
+  if (now - rate_check_ < kPeriod) return;
+  double secs = std::chrono::duration<double>(now - rate_check_).count();
+  uint64_t measured = uint64_t(double(pacer_.total() - rate_mark_bytes_) / secs);
+  rate_check_ = now;
+  rate_mark_bytes_ = pacer_.total();
+  double worst = -1;
+  for (auto& [sid, s] : sending_) worst = std::max(worst, s->take_loss(64));
+  // Gaps reported just after a cut were lost before it: let one round go by unjudged.
+  if (worst < 0 || now < rate_hold_) return;
+  uint64_t cap = cfg_.rate_bytes, rate = pacer_.rate();
+  if (worst > 0.2) {
+    uint64_t base = rate ? std::min(rate, measured) : measured;
+    uint64_t next = std::max(kMinRate, uint64_t(double(base) * std::max(0.1, 1 - worst) * 0.9));
+    if (cap) next = std::min(next, cap);
+    if (next != rate)
+      spdlog::debug("send rate {} Mbit/s (receivers lose {:.0f}%)", next * 8 / 1000000,
+                    worst * 100);
+    pacer_.set_rate(next);
+    rate_hold_ = now + 2 * kPeriod;
+  } else if (worst < 0.05 && rate != 0 && rate != cap && measured * 5 >= rate * 4) {
+    uint64_t next = rate + rate / 8;
+    if (cap && next >= cap) next = cap;
+    if (!cap && next >= kUnlimited) next = 0;
+    pacer_.set_rate(next);
+  }
+}
+
 TimePoint Engine::on_timer(TimePoint now) {
   if (now >= next_heartbeat_) {
     announce(wire::Type::Heartbeat, net_.group());
@@ -196,6 +231,7 @@ TimePoint Engine::on_timer(TimePoint now) {
       ++it;
     }
   }
+  adapt_rate(now);
   TimePoint next = std::min(next_heartbeat_, committer_.deadline());
   next = std::min(next, now + 500ms);  // membership expiry granularity
   bool blocked = false;

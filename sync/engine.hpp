@@ -60,12 +60,14 @@ class Engine {
   const Committer& committer() const { return committer_; }
   std::vector<std::string> session_lines() const;
   std::vector<std::string> receive_lines() const;
+  uint64_t send_rate() const { return pacer_.rate(); }  // bytes/s now; 0 = not limited
   // Called from the commit worker thread when results are ready.
   void set_wake(std::function<void()> wake) { committer_.set_wake(std::move(wake)); }
 
  private:
   void announce(wire::Type t, const Endpoint& to);
   void member_gone(const Member& m, const std::string& why);
+  void adapt_rate(TimePoint now);
 
   EngineConfig cfg_;
   Transport& net_;
@@ -77,6 +79,9 @@ class Engine {
   EngineStats stats_;
   uint32_t next_sid_;
   TimePoint next_heartbeat_{};
+  TimePoint rate_check_{};
+  uint64_t rate_mark_bytes_ = 0;
+  TimePoint rate_hold_{};
   std::map<uint32_t, std::unique_ptr<SendSession>> sending_;
   std::map<std::pair<wire::NodeId, uint32_t>, std::unique_ptr<RecvSession>> receiving_;
 };

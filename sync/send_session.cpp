@@ -218,6 +218,9 @@ void SendSession::on_nack(wire::NodeId from, const wire::Nack& m, TimePoint now)
   TargetState* ts = target(from);
   if (!ts || !ts->alive) return;
   ts->last_heard = now;
+  if (m.poll_seq == wire::kStreamGap)
+    for (auto& f : m.files)
+      for (auto& r : f.ranges) ts->gap_blocks += r.count;
   for (auto& f : m.files) {
     if (f.ranges.empty()) {  // a manifest chunk was lost: resend it with the next pump
       auto c = std::upper_bound(chunks_.begin(), chunks_.end(), f.idx,
@@ -393,6 +396,18 @@ bool SendSession::send_block(uint32_t idx, uint64_t offset, std::span<const uint
   return send(net, blocked);
 }
 
+double SendSession::take_loss(uint64_t min_blocks) {
+  uint64_t sent = blocks_sent_ - blocks_mark_;
+  if (sent < min_blocks) return -1;
+  double worst = 0;
+  for (auto& ts : targets_) {
+    if (ts.alive) worst = std::max(worst, double(ts.gap_blocks - ts.gap_mark) / double(sent));
+    ts.gap_mark = ts.gap_blocks;
+  }
+  blocks_mark_ = blocks_sent_;
+  return worst;
+}
+
 bool SendSession::pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool& blocked) {
   while (!repairs_.empty()) {
     auto it = repairs_.begin();
@@ -489,11 +504,13 @@ bool SendSession::pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, b
       if (!send_block(cur_->idx, cur_->offset, {buf_.data() + (cur_->offset - buf_off_), len}, last,
                       h, now, pacer, net, blocked)) {
         if (blocked) {
+          ++blocks_sent_;
           cur_->offset += len;
           progress_.bytes_sent += len;
         }
         return false;
       }
+      ++blocks_sent_;
       cur_->offset += len;
       progress_.bytes_sent += len;
     }

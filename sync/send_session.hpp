@@ -70,6 +70,9 @@ class SendSession {
   void abort(Transport& net);
   Progress progress() const { return progress_; }
   std::string describe() const;
+  // Worst receiver's share of blocks lost since the last call (stream gaps it reported), or
+  // -1 when fewer than min_blocks were sent since: the rate controller's input.
+  double take_loss(uint64_t min_blocks);
 
  private:
   struct TargetState {
@@ -81,6 +84,7 @@ class SendSession {
     uint32_t open = 0;         // entries without a final code
     uint32_t lowest_open = 0;  // first entry without a final code, pending directories aside
     bool dsync_final = false;
+    uint64_t gap_blocks = 0, gap_mark = 0;  // blocks it reported lost as it saw the stream
     uint32_t dsync_next_chunk = 0;
   };
   struct Chunk {
@@ -155,7 +159,8 @@ class SendSession {
   wire::Bytes pkt_;
   std::optional<wire::Bytes> pending_;  // a datagram the socket refused, sent first next time
   Endpoint pending_to_;
-  int budget_ = 0;     // datagrams this pump may still send
+  uint64_t blocks_sent_ = 0, blocks_mark_ = 0;  // first-pass blocks: gaps are only seen there
+  int budget_ = 0;                              // datagrams this pump may still send
   bool more_ = false;  // the last pump left work for lack of budget or pacing
   bool failed_ = false;
   bool finished_ = false;

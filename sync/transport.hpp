@@ -36,12 +36,15 @@ class Pacer {
   void set_rate(uint64_t bytes_per_sec) { rate_ = bytes_per_sec; }
   uint64_t rate() const { return rate_; }
   bool allow(size_t bytes, TimePoint now) {
-    if (rate_ == 0) return true;
-    refill(now);
-    if (tokens_ < 0) return false;
-    tokens_ -= double(bytes);
+    if (rate_ != 0) {
+      refill(now);
+      if (tokens_ < 0) return false;
+      tokens_ -= double(bytes);
+    }
+    total_ += bytes;
     return true;
   }
+  uint64_t total() const { return total_; }  // bytes allowed so far
   TimePoint next_send(TimePoint now) const {
     if (rate_ == 0 || tokens_ >= 0) return now;
     return now + std::chrono::duration_cast<Duration>(
@@ -56,6 +59,7 @@ class Pacer {
     tokens_ = std::min(tokens_ + dt * double(rate_), double(rate_) / 200 + 16384);
   }
   uint64_t rate_;
+  uint64_t total_ = 0;
   double tokens_ = 0;
   TimePoint last_{};
 };
