@@ -19,3 +19,5 @@ t_finish() {
   mk_log "all checks passed"
 }
 need_root() { [ "$(id -u)" = 0 ] || { echo "integration tests need root (network namespaces)"; exit 1; }; }
+# t_cluster N: (as root) a cluster of N nodes for this test, torn down however the test ends.
+t_cluster() { need_root; trap cluster_down EXIT; cluster_up "$1" || exit 1; }

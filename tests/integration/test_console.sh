@@ -3,9 +3,7 @@
 set -u
 . "$(dirname "$0")/../../scripts/lib/cluster.sh"
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
-need_root
-trap cluster_down EXIT
-cluster_up 2 || exit 1
+t_cluster 2
 t_name "prompt, echo, help, exclude, unknown command, pipelined lines, quit"
 python3 - "$(node_sock 1)" <<'PY' > "$MK_WORK/transcript" || fail "console transcript"
 import socket, sys, time

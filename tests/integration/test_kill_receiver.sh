@@ -4,9 +4,7 @@
 set -u
 . "$(dirname "$0")/../../scripts/lib/cluster.sh"
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
-need_root
-trap cluster_down EXIT
-cluster_up 4 || exit 1
+t_cluster 4
 b1=$(node_base 1)
 t_name "receiver killed mid-push"
 head -c 60000000 /dev/urandom > "$b1/big.bin"

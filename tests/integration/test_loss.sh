@@ -3,9 +3,7 @@
 set -u
 . "$(dirname "$0")/../../scripts/lib/cluster.sh"
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
-need_root
-trap cluster_down EXIT
-cluster_up 4 || exit 1
+t_cluster 4
 b1=$(node_base 1)
 t_name "5% loss on receivers"
 for d in $(seq 1 20); do

@@ -7,9 +7,7 @@ if [ -z "${MK_WORK:-}" ] && [ "$(df --output=avail -B1G /tmp | tail -1)" -lt 8 ]
 fi
 . "$(dirname "$0")/../../scripts/lib/cluster.sh"
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
-need_root
-trap cluster_down EXIT
-cluster_up 4 || exit 1
+t_cluster 4
 b1=$(node_base 1)
 t_name "10,000 small files"
 python3 - "$b1/small" <<'PY'

@@ -4,9 +4,7 @@
 set -u
 . "$(dirname "$0")/../../scripts/lib/cluster.sh"
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
-need_root
-trap cluster_down EXIT
-cluster_up 3 || exit 1
+t_cluster 3
 t_name "one receiver behind a 30 Mbit/s link, the rest unlimited"
 tc qdisc replace dev "${MK_PREFIX}v3" root tbf rate 30mbit burst 32kb latency 20ms
 head -c 20000000 /dev/urandom > "$(node_base 1)/f"
