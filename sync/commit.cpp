@@ -58,7 +58,6 @@ void Committer::flush() {
   }
   // Started on first use: the daemon forks after constructing its engine.
   if (!thread_.joinable()) thread_ = std::thread([this] { worker(); });
-  in_flight_ += batch.size();
   {
     std::lock_guard lk(mu_);
     jobs_.push_back(std::move(batch));
@@ -73,7 +72,6 @@ size_t Committer::collect() {
     std::lock_guard lk(mu_);
     done.swap(finished_);
   }
-  in_flight_ -= done.size();
   for (auto& c : done)
     if (c.done) c.done(c.err);
   return done.size();

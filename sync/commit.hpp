@@ -42,7 +42,6 @@ class Committer {
   // Runs the callbacks of finished commits; returns how many.
   size_t collect();
   size_t pending() const { return batch_.size(); }
-  size_t in_flight() const { return in_flight_; }
   uint64_t syncs() const { return syncs_; }
   void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
 
@@ -58,7 +57,6 @@ class Committer {
   std::function<void()> wake_;
   std::vector<PendingCommit> batch_;
   TimePoint oldest_{};
-  size_t in_flight_ = 0;  // commits handed to the worker whose callbacks have not run
   uint64_t syncs_ = 0;
 
   std::mutex mu_;

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -76,24 +77,36 @@ int lstat_beneath(int basefd, std::string_view rel, struct stat& st) {
   return fstatat(d.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 
+int list_dir(int dirfd, std::vector<std::string>& names) {
+  // A dup would share (and move) the caller's read position; "." opens the directory afresh.
+  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
+  names.clear();
+  while (dirent* de = readdir(d)) {
+    std::string n = de->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return 0;
+}
+
 int remove_tree_at(int dirfd, const std::string& name) {
   if (unlinkat(dirfd, name.c_str(), 0) == 0) return 0;
   if (errno != EISDIR && errno != EPERM) return errno;
   int sub = openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (sub < 0) return errno;
-  DIR* d = fdopendir(sub);
-  if (!d) {
-    int e = errno;
-    close(sub);
-    return e;
-  }
-  int err = 0;
-  while (dirent* de = readdir(d)) {
-    std::string n = de->d_name;
-    if (n == "." || n == "..") continue;
-    if (int e = remove_tree_at(::dirfd(d), n); e && !err) err = e;
-  }
-  closedir(d);
+  Fd s(sub);
+  std::vector<std::string> names;
+  int err = list_dir(sub, names);
+  for (auto& n : names)
+    if (int e = remove_tree_at(sub, n); e && !err) err = e;
   if (unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && !err) err = errno;
   return err;
 }

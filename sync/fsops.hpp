@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sync/wire.hpp"
 
@@ -48,6 +49,10 @@ int ensure_dir(int basefd, std::string_view rel, bool replace_symlink = false);
 
 // lstat of rel beneath base. Returns 0 or errno.
 int lstat_beneath(int basefd, std::string_view rel, struct stat& st);
+
+// The names in directory dirfd, sorted, without "." and "..". The descriptor's own read
+// position is left alone (it is read through a fresh descriptor). Returns 0 or errno.
+int list_dir(int dirfd, std::vector<std::string>& names);
 
 // Removes name in dirfd, recursively for directories, never following symlinks. 0 or errno.
 int remove_tree_at(int dirfd, const std::string& name);

@@ -1,7 +1,6 @@
 // makuosan: the daemon. Start-up order follows makuosan 1.3.6 (sockets, console, chroot,
 // privileges, daemonize), with a real privilege drop.
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -46,26 +45,15 @@ spdlog::level::level_enum level_for(int d) {
 // Removes temporaries that a crash left behind (they are never the only copy of anything).
 size_t remove_stale_temps(int dirfd) {
   size_t n = 0;
-  int dup_fd = dup(dirfd);
-  DIR* d = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
-  if (!d) {
-    if (dup_fd >= 0) close(dup_fd);
-    return 0;
-  }
-  rewinddir(d);  // a dup shares the offset of a descriptor read before
-  std::vector<std::string> subdirs;
-  while (dirent* de = readdir(d)) {
-    std::string name = de->d_name;
-    if (name == "." || name == "..") continue;
+  std::vector<std::string> names;
+  if (list_dir(dirfd, names) != 0) return 0;
+  for (auto& name : names) {
     if (is_temp_name(name)) {
       if (remove_tree_at(dirfd, name) == 0) ++n;
-    } else if (de->d_type == DT_DIR) {
-      subdirs.push_back(name);
+      continue;
     }
-  }
-  closedir(d);
-  for (auto& s : subdirs) {
-    int fd = openat(dirfd, s.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    // O_NOFOLLOW|O_DIRECTORY: only real subdirectories are descended into
+    int fd = openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) continue;
     n += remove_stale_temps(fd);
     close(fd);

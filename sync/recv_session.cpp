@@ -1,6 +1,5 @@
 #include "sync/recv_session.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -497,21 +496,10 @@ void RecvSession::run_dsync() {
   // Post-order walk of our own tree under root; delete what the sender lacks.
   std::function<void(int, const std::string&, int)> walk = [&](int dirfd, const std::string& dir,
                                                                int level) {
-    int dup_fd = dup(dirfd);
-    DIR* d = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
-    if (!d) {
-      if (dup_fd >= 0) close(dup_fd);
-      return;
-    }
-    rewinddir(d);  // a dup shares the offset of a descriptor read before
     std::vector<std::string> names;
-    while (dirent* de = readdir(d)) {
-      std::string n = de->d_name;
-      if (n != "." && n != ".." && !is_temp_name(n)) names.push_back(n);
-    }
-    closedir(d);
-    std::sort(names.begin(), names.end());
+    if (list_dir(dirfd, names) != 0) return;
     for (auto& n : names) {
+      if (is_temp_name(n)) continue;
       std::string path = join(dir, n);
       struct stat st;
       if (fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;

@@ -46,7 +46,6 @@ class RecvSession {
   void end() { ended_ = true; }
   bool ended() const { return ended_; }
   size_t pending_commits() const { return pending_commits_; }
-  size_t open_files() const { return files_.size(); }
   std::string describe() const;
 
  private:

@@ -1,6 +1,5 @@
 #include "sync/scan.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,24 +69,13 @@ struct Walker {
 
   // Adds the contents of directory dirfd (path prefix dir), post-order.
   void walk(int dirfd, const std::string& dir) {
-    int dup_fd = dup(dirfd);
-    if (dup_fd < 0) return;
-    DIR* d = fdopendir(dup_fd);
-    if (!d) {
-      close(dup_fd);
+    std::vector<std::string> names;
+    if (list_dir(dirfd, names) != 0) {
       res.errors.push_back("error: directory open error " + (dir.empty() ? "." : dir));
       return;
     }
-    rewinddir(d);  // a dup shares the offset of a descriptor that may have been read before
-    std::vector<std::string> names;
-    while (dirent* de = readdir(d)) {
-      std::string n = de->d_name;
-      if (n == "." || n == ".." || is_temp_name(n)) continue;
-      names.push_back(std::move(n));
-    }
-    closedir(d);
-    std::sort(names.begin(), names.end());
     for (auto& n : names) {
+      if (is_temp_name(n)) continue;
       std::string path = join(dir, n);
       struct stat st;
       if (fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // vanished
