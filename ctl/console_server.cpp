@@ -325,6 +325,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
          " syncs=" + std::to_string(e.committer().syncs()) + "\n";
     s += "sessions: sent=" + std::to_string(st.sessions_sent) +
          " received=" + std::to_string(st.sessions_received) + "\n";
+    if (srv_.config().extra_status)
+      for (auto& line : srv_.config().extra_status()) s += line + "\n";
     write(s);
     finish();
   }

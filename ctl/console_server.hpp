@@ -2,6 +2,7 @@
 // optional password, one command at a time per connection, the message catalogue and levels.
 #pragma once
 #include <boost/asio.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -22,9 +23,10 @@ struct ConsoleConfig {
   int basefd = -1;
   std::string base_path;
   std::string version;
-  bool nosend = false;                   // -s: console refuses send/sync/dsync
-  std::optional<uid_t> owner_only;       // -O
-  std::vector<std::string> group_names;  // -g/-G names usable with send -g
+  bool nosend = false;                                     // -s: console refuses send/sync/dsync
+  std::optional<uid_t> owner_only;                         // -O
+  std::vector<std::string> group_names;                    // -g/-G names usable with send -g
+  std::function<std::vector<std::string>()> extra_status;  // more "status" lines
 };
 
 class Connection;

@@ -7,6 +7,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -18,9 +19,12 @@
 #include <random>
 
 #include "ctl/console_server.hpp"
+#include "fs/journal.hpp"
+#include "sync/auto_push.hpp"
 #include "sync/crypto.hpp"
 #include "sync/engine.hpp"
 #include "sync/fsops.hpp"
+#include "sync/mount_notify.hpp"
 #include "sync/options.hpp"
 #include "sync/paths.hpp"
 #include "sync/udp_node.hpp"
@@ -98,6 +102,13 @@ Ids resolve_ids(const DaemonOptions& o) {
   return ids;
 }
 
+int mkdir_p(const std::string& path) {
+  for (size_t i = 1; i <= path.size(); ++i)
+    if (i == path.size() || path[i] == '/')
+      if (mkdir(path.substr(0, i).c_str(), 0755) != 0 && errno != EEXIST) return errno;
+  return 0;
+}
+
 void drop_privileges(const Ids& ids) {
   if (!ids.uid && !ids.gid && ids.groups.empty()) return;
   std::vector<gid_t> groups = ids.groups;
@@ -159,6 +170,28 @@ int main(int argc, char** argv) {
   }
   Ids ids = resolve_ids(o);
 
+  // The change journal that makuofs (and --watch) write and we propagate. It must stay ours
+  // after the privilege drop.
+  std::string state_dir = o.state_dir.empty() ? journal::default_state_dir(base) : o.state_dir;
+  uid_t state_uid = ids.uid ? *ids.uid : uid_t(-1);
+  gid_t state_gid = ids.gid ? *ids.gid : gid_t(-1);
+  std::unique_ptr<journal::Reader> reader;
+  if (int e = mkdir_p(state_dir)) die("state directory " + state_dir + ": " + strerror(e));
+  if ((ids.uid || ids.gid) && chown(state_dir.c_str(), state_uid, state_gid) != 0)
+    die("state directory " + state_dir + ": chown: " + strerror(errno));
+  reader = std::make_unique<journal::Reader>(state_dir + "/journal");
+  if (int e = reader->open(state_uid, state_gid))
+    die("change journal " + state_dir + "/journal: " + strerror(e));
+  std::string notify_dir = state_dir + "/notify";
+  if (mkdir(notify_dir.c_str(), 0700) == 0 && (ids.uid || ids.gid))
+    if (chown(notify_dir.c_str(), state_uid, state_gid) != 0)
+      die("state directory " + notify_dir + ": chown: " + strerror(errno));
+  Excludes excludes;
+  for (auto& x : o.excludes) excludes.add(x);
+  std::unique_ptr<AutoPush> autopush;
+  std::unique_ptr<MountNotifier> notifier;
+  if (!o.chroot) notifier = std::make_unique<MountNotifier>(notify_dir);
+
   rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;  // in-flight files each hold a descriptor or two
@@ -200,6 +233,11 @@ int main(int argc, char** argv) {
   ec.tuning.target_timeout = std::chrono::seconds(o.target_timeout);
   ec.rate_bytes = uint64_t(o.rate_mbps * 1e6 / 8);
   ec.commit_thread = true;
+  ec.recv.on_applied = [&](const std::string& path) {
+    TimePoint now = Clock::now();
+    if (notifier) notifier->changed(path, now);
+    if (autopush) autopush->applied(path, now);
+  };
 
   ctl::ConsoleConfig cc;
   cc.listen_addr = o.listen;
@@ -212,6 +250,9 @@ int main(int argc, char** argv) {
   cc.nosend = o.nosend;
   if (o.owner_match) cc.owner_only = ids.uid ? *ids.uid : geteuid();
   cc.group_names = o.groups;
+  cc.extra_status = [&] {
+    return autopush ? autopush->status_lines() : std::vector<std::string>{};
+  };
   if (!o.group.empty()) cc.group_names.push_back(o.group);
 
   wire::NodeId id = std::random_device{}();
@@ -303,6 +344,44 @@ int main(int argc, char** argv) {
   wait_level();
   signal(SIGPIPE, SIG_IGN);
   node->attach(engine);
+
+  AutoPushConfig ac;
+  ac.basefd = basefd;
+  ac.base_path = base;
+  ac.excludes = &excludes;
+  ac.quiet = std::chrono::milliseconds(o.quiet_ms);
+  ac.max_delay = std::chrono::milliseconds(o.quiet_ms * 10);
+  autopush = std::make_unique<AutoPush>(ac, engine, *reader, Clock::now());
+  spdlog::info("change journal {}/journal: {} bytes to propagate", state_dir, reader->backlog());
+  // The journal directory is watched so that a record is picked up as soon as it is written.
+  int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (ino < 0 || inotify_add_watch(ino, (state_dir + "/journal").c_str(),
+                                   IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+    die(std::string("inotify on the change journal: ") + strerror(errno));
+  boost::asio::posix::stream_descriptor journal_watch(io, ino);
+  boost::asio::steady_timer journal_timer(io);
+  std::function<void()> run_autopush = [&] {
+    TimePoint next = autopush->run(Clock::now());
+    if (autopush->take_started()) node->poke();
+    journal_timer.expires_at(next);
+    journal_timer.async_wait([&](const boost::system::error_code& e) {
+      if (!e) run_autopush();
+    });
+  };
+  autopush->set_wake([&] { boost::asio::post(io, [&] { run_autopush(); }); });
+  std::function<void()> wait_journal = [&] {
+    journal_watch.async_wait(boost::asio::posix::descriptor::wait_read,
+                             [&](const boost::system::error_code& e) {
+                               if (e) return;
+                               char buf[4096];
+                               while (read(ino, buf, sizeof buf) > 0) {
+                               }
+                               run_autopush();
+                               wait_journal();
+                             });
+  };
+  wait_journal();
+  run_autopush();
   io.run();
   return 0;
 }

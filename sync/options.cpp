@@ -45,7 +45,15 @@ void print_daemon_usage(FILE* out) {
           "  -V --version # print version\n"
           "  -h --help    # this help\n"
           "  --name NODE      # node name in members and messages (default: hostname)\n"
-          "  --state-dir DIR  # state directory (default: /var/lib/makuo)\n"
+          "  --state-dir DIR  # change journal and state (default: /var/lib/makuo/ + the base\n"
+          "                   # directory escaped as systemd-escape --path does; makuofs uses\n"
+          "                   # the same default)\n"
+          "  --exclude PAT    # recorded changes matching PAT are not propagated (repeatable;\n"
+          "                   # makuosan exclude syntax)\n"
+          "  --quiet MS       # propagate recorded changes once writers paused MS ms\n"
+          "                   # (default: 50; at most 10x that under constant writes)\n"
+          "  --watch          # record changes made to the base directory with inotify too\n"
+          "                   # (for servers without a makuofs mount)\n"
           "  --mtu BYTES      # path MTU; data blocks are sized to fit it (default: 1500)\n"
           "  --timeout SEC    # drop a target that does not answer a push (default: 10)\n"
           "  --loop           # hear our own multicast (several daemons on one host)\n"
@@ -107,7 +115,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
     if (!to_int(e, 0, 1 << 30, v)) return bad("MAKUOSAN_SNDBUF", e);
     o.sndbuf = int(v);
   }
-  enum { kName = 256, kStateDir, kMtu, kLoop, kTimeout };
+  enum { kName = 256, kStateDir, kMtu, kLoop, kTimeout, kExclude, kQuiet, kWatch };
   static const option longs[] = {{"chroot", no_argument, nullptr, 'c'},
                                  {"core", no_argument, nullptr, 'C'},
                                  {"help", no_argument, nullptr, 'h'},
@@ -117,6 +125,9 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
                                  {"mtu", required_argument, nullptr, kMtu},
                                  {"loop", no_argument, nullptr, kLoop},
                                  {"timeout", required_argument, nullptr, kTimeout},
+                                 {"exclude", required_argument, nullptr, kExclude},
+                                 {"quiet", required_argument, nullptr, kQuiet},
+                                 {"watch", no_argument, nullptr, kWatch},
                                  {nullptr, 0, nullptr, 0}};
   opterr = 0;
   optind = 1;
@@ -226,6 +237,17 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         if (!to_int(optarg, 1, 3600, v)) return bad("--timeout", optarg);
         o.target_timeout = int(v);
         break;
+      case kExclude:
+        if (!*optarg) return bad("--exclude", optarg);
+        o.excludes.push_back(optarg);
+        break;
+      case kQuiet:
+        if (!to_int(optarg, 1, 60000, v)) return bad("--quiet", optarg);
+        o.quiet_ms = int(v);
+        break;
+      case kWatch:
+        o.watch = true;
+        break;
       case ':':
         fprintf(stderr, "makuosan: option requires an argument: %s\n", argv[optind - 1]);
         print_daemon_usage(stderr);
@@ -246,7 +268,6 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
     gethostname(h, sizeof h - 1);
     o.name = h;
   }
-  if (o.state_dir.empty()) o.state_dir = "/var/lib/makuo";
   return ParseResult::Run;
 }
 

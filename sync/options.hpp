@@ -29,7 +29,10 @@ struct DaemonOptions {
   bool chroot = false;                 // -c
   bool core = false;                   // -C
   std::string name;                    // --name (default: hostname)
-  std::string state_dir;               // --state-dir
+  std::string state_dir;               // --state-dir ("" = derived from the base directory)
+  std::vector<std::string> excludes;   // --exclude: never propagated from the journal
+  int quiet_ms = 50;                   // --quiet
+  bool watch = false;                  // --watch
   int mtu = 1500;                      // --mtu
   bool loop = false;                   // --loop
   int target_timeout = 10;             // --timeout seconds

@@ -102,6 +102,21 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
     }
     return e.hash && h.digest() == *e.hash ? wire::Code::CheckOk : wire::Code::CheckNg;
   }
+  if (!e.from.empty() && !dry() && try_rename(e, exists, st) == 0) {
+    lstat_beneath(cfg_.basefd, e.path, st);
+    exists = true;
+    if (e.kind == wire::Kind::File) {
+      // Same size and mtime as the sender's: ours now, once mode and owner are right.
+      Fd f(open_beneath(cfg_.basefd, e.path, O_RDONLY));
+      if (!f) return wire::Code::Need;
+      if (int merr = apply_meta_fd(f.get(), e)) {
+        err = uint16_t(merr);
+        return wire::Code::Failed;
+      }
+      applied(e.path);
+      return owner_kept(e) ? wire::Code::DoneOwnerKept : wire::Code::Done;
+    }
+  }
   bool same_type = exists && (st.st_mode & S_IFMT) == type_bits(e.kind);
   bool same_meta = same_type && (st.st_mode & 07777) == e.mode && mtime_ns(st) == e.mtime_ns &&
                    owner_matches(e, st, cfg_.privileged);
@@ -119,6 +134,7 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
           err = uint16_t(rerr);
           return wire::Code::Failed;
         }
+        applied(e.path);
       }
       return wire::Code::Deleted;
     case wire::Kind::File: {
@@ -162,6 +178,30 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
   return wire::Code::Need;
 }
 
+int RecvSession::try_rename(const wire::Entry& e, bool exists, const struct stat& st) {
+  if (!valid_relpath(e.from) || e.from == e.path) return EINVAL;
+  struct stat src;
+  if (lstat_beneath(cfg_.basefd, e.from, src) != 0) return ENOENT;
+  bool match = e.kind == wire::Kind::File
+                   ? S_ISREG(src.st_mode) && uint64_t(src.st_size) == e.size &&
+                         mtime_ns(src) == e.mtime_ns && (!exists || S_ISREG(st.st_mode))
+                   : S_ISDIR(src.st_mode) && !exists;
+  if (!match) return ESTALE;
+  Fd from_dir(open_beneath(cfg_.basefd, parent_of(e.from), O_RDONLY | O_DIRECTORY));
+  int dfd = ensure_dir(cfg_.basefd, parent_of(e.path));
+  if (!from_dir || dfd < 0) {
+    if (dfd >= 0) close(dfd);
+    return ENOENT;
+  }
+  Fd to_dir(dfd);
+  if (renameat(from_dir.get(), std::string(leaf_of(e.from)).c_str(), dfd,
+               std::string(leaf_of(e.path)).c_str()) != 0)
+    return errno;
+  applied(e.from);
+  applied(e.path);
+  return 0;
+}
+
 void RecvSession::resolve(uint32_t idx, wire::Code c, uint16_t err) {
   wire::Code old = codes_[idx];
   if (wire::is_final(old, dry())) return;
@@ -197,6 +237,7 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
            resolve(idx, wire::Code::Failed, uint16_t(err));
          } else {
            ++stats_.files_committed;
+           applied(entries_[idx].path);
            resolve(idx, owner_kept(entries_[idx]) ? wire::Code::DoneOwnerKept : wire::Code::Done,
                    0);
          }
@@ -476,7 +517,7 @@ void RecvSession::maybe_finalize() {
       fstat(fd, &st);
       if (!((st.st_mode & 07777) == e.mode && mtime_ns(st) == e.mtime_ns &&
             owner_matches(e, st, cfg_.privileged)))
-        err = apply_meta_fd(fd, e);
+        if (!(err = apply_meta_fd(fd, e))) applied(e.path);
       close(fd);
     }
     if (codes_[idx] == wire::Code::Need) {
@@ -515,6 +556,7 @@ void RecvSession::run_dsync() {
       }
       if (keep) continue;
       int err = dry() ? 0 : remove_tree_at(dirfd, n);
+      if (!dry() && !err) applied(path);
       items.push_back({uint16_t(err), path});
     }
   };
@@ -526,6 +568,7 @@ void RecvSession::run_dsync() {
         int pfd = open_beneath(cfg_.basefd, parent_of(root_), O_RDONLY | O_DIRECTORY);
         int err = pfd < 0 ? -pfd : (dry() ? 0 : remove_tree_at(pfd, std::string(leaf_of(root_))));
         if (pfd >= 0) close(pfd);
+        if (!dry() && !err) applied(root_);
         items.push_back({uint16_t(err), root_});
       }
     } else {

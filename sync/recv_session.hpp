@@ -2,6 +2,7 @@
 // temporary in the target directory, reports gaps, verifies the whole-file hash and commits
 // through the Committer. Directory metadata is applied last, deepest first.
 #pragma once
+#include <functional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -21,6 +22,9 @@ struct ReceiverConfig {
   std::string base_path;
   bool readonly = false;    // -r
   bool privileged = false;  // may chown and mknod
+  // Called after this node changed path in its base directory (committed, deleted, renamed,
+  // metadata applied): mounts drop what they cached, the change feed skips its own echo.
+  std::function<void(const std::string& path)> on_applied;
 };
 
 struct RecvStats {
@@ -72,6 +76,11 @@ class RecvSession {
   void run_dsync();
   void drop_file(uint32_t idx);
   int apply_meta_fd(int fd, const wire::Entry& e);
+  // Renames our copy of e.from to e.path when it is the object the sender renamed. 0 = done.
+  int try_rename(const wire::Entry& e, bool exists, const struct stat& st);
+  void applied(const std::string& path) {
+    if (cfg_.on_applied) cfg_.on_applied(path);
+  }
   bool owner_kept(const wire::Entry& e) const;  // we could not give the file its owner
 
   wire::NodeId self_, sender_;

@@ -95,6 +95,7 @@ struct Reader {
 constexpr uint8_t kEntryHasHash = 1;
 constexpr uint8_t kEntryHasLink = 2;
 constexpr uint8_t kEntryHasRdev = 4;
+constexpr uint8_t kEntryHasFrom = 8;
 
 bool has_link(Kind k) {
   return k == Kind::Symlink || k == Kind::HardLink;
@@ -102,10 +103,14 @@ bool has_link(Kind k) {
 bool has_rdev(Kind k) {
   return k == Kind::CharDev || k == Kind::BlockDev;
 }
+bool may_have_from(Kind k) {
+  return k == Kind::File || k == Kind::Dir;
+}
 
 void put_entry(Writer& w, const Entry& e) {
   uint8_t f = (e.hash ? kEntryHasHash : 0) | (has_link(e.kind) ? kEntryHasLink : 0) |
-              (has_rdev(e.kind) ? kEntryHasRdev : 0);
+              (has_rdev(e.kind) ? kEntryHasRdev : 0) |
+              (may_have_from(e.kind) && !e.from.empty() ? kEntryHasFrom : 0);
   w.u8(uint8_t(e.kind));
   w.u8(f);
   w.u32(e.mode);
@@ -118,6 +123,7 @@ void put_entry(Writer& w, const Entry& e) {
   w.str16(e.path);
   if (f & kEntryHasLink) w.str16(e.link);
   if (f & kEntryHasRdev) w.u64(e.rdev);
+  if (f & kEntryHasFrom) w.str16(e.from);
   if (e.hash) w.raw(e.hash->data(), 16);
 }
 
@@ -127,8 +133,9 @@ bool get_entry(Reader& r, Entry& e) {
   e.kind = Kind(k);
   uint8_t f = r.u8();
   // Exactly the fields its kind has: one encoding per entry, nothing left to interpretation.
-  if ((f & ~(kEntryHasHash | kEntryHasLink | kEntryHasRdev)) ||
-      bool(f & kEntryHasLink) != has_link(e.kind) || bool(f & kEntryHasRdev) != has_rdev(e.kind))
+  if ((f & ~(kEntryHasHash | kEntryHasLink | kEntryHasRdev | kEntryHasFrom)) ||
+      bool(f & kEntryHasLink) != has_link(e.kind) || bool(f & kEntryHasRdev) != has_rdev(e.kind) ||
+      ((f & kEntryHasFrom) && !may_have_from(e.kind)))
     return false;
   e.mode = r.u32();
   e.uid = r.u32();
@@ -140,6 +147,10 @@ bool get_entry(Reader& r, Entry& e) {
   e.path = r.str16();
   if (f & kEntryHasLink) e.link = r.str16();
   if (f & kEntryHasRdev) e.rdev = r.u64();
+  if (f & kEntryHasFrom) {
+    e.from = r.str16();
+    if (e.from.empty()) return false;
+  }
   if (f & kEntryHasHash) {
     Hash128 h{};
     r.raw(h.data(), 16);
@@ -185,7 +196,7 @@ size_t encoded_size(const Entry& e) {
   return 1 + 1 + 4 + 4 + 4 + 8 + 8 + 1 + std::min<size_t>(e.user.size(), 255) + 1 +
          std::min<size_t>(e.group.size(), 255) + 2 + e.path.size() +
          (has_link(e.kind) ? 2 + e.link.size() : 0) + (has_rdev(e.kind) ? 8 : 0) +
-         (e.hash ? 16 : 0);
+         (may_have_from(e.kind) && !e.from.empty() ? 2 + e.from.size() : 0) + (e.hash ? 16 : 0);
 }
 
 void encode(Bytes& out, NodeId node, Type t, const Announce& m) {

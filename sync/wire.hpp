@@ -65,8 +65,10 @@ struct Entry {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   uint64_t rdev = 0;
-  std::string path;             // relative to the base directory, validated on receipt
-  std::string link;             // symlink target, or hard link's first path in this push
+  std::string path;  // relative to the base directory, validated on receipt
+  std::string link;  // symlink target, or hard link's first path in this push
+  std::string from;  // File or Dir: it was renamed from this path (a receiver holding that
+                     // object with the same size and mtime renames it instead of receiving it)
   std::optional<Hash128> hash;  // only in check sessions
   bool operator==(const Entry&) const = default;
 };

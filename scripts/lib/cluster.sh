@@ -42,6 +42,43 @@ node_start() {
 
 node_pid() { cat "$MK_WORK/nodes/$1/pid" 2>/dev/null; }
 
+# makuofs runs in the root mount namespace (it needs no network), so every shell sees the mount.
+node_mnt() { echo "$MK_WORK/nodes/$1/mnt"; }
+node_fs_pid() { cat "$MK_WORK/nodes/$1/fs.pid" 2>/dev/null; }
+is_mounted() { awk -v m="$1" '$2 == m {f=1} END {exit !f}' /proc/self/mounts; }
+node_mount() {  # node_mount I [OPTS]: node I's base mounted with makuofs at node_mnt I
+  local i=$1 mp t
+  mp=$(node_mnt "$i")
+  mkdir -p "$mp" "$(node_base "$i")" "$MK_WORK/nodes/$i/state"
+  "$MAKUO_BIN/makuofs" -f "$(node_base "$i")" "$mp" \
+    -o "state_dir=$MK_WORK/nodes/$i/state${2:+,$2}" >>"$MK_WORK/nodes/$i/makuofs.log" 2>&1 &
+  echo $! > "$MK_WORK/nodes/$i/fs.pid"
+  t=$((SECONDS + 10))
+  until is_mounted "$mp"; do
+    kill -0 "$(node_fs_pid "$i")" 2>/dev/null || { mk_log "makuofs $i died"; cat "$MK_WORK/nodes/$i/makuofs.log" >&2; return 1; }
+    [ $SECONDS -lt $t ] || { mk_log "makuofs $i did not mount"; return 1; }
+    sleep 0.05
+  done
+}
+node_umount() {  # unmounts (also a mount whose makuofs was killed) and reaps our makuofs
+  local i=$1 mp pid t
+  mp=$(node_mnt "$i")
+  pid=$(node_fs_pid "$i")
+  if is_mounted "$mp"; then fusermount3 -u "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true; fi
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = makuofs ]; then
+    t=$((SECONDS + 10))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $t ]; do sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$MK_WORK/nodes/$i/fs.pid"
+}
+node_fs_kill() {  # SIGKILL to node I's makuofs (the mount stays, disconnected, until node_umount)
+  local pid
+  pid=$(node_fs_pid "$1")
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = makuofs ] && kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
+}
+
 # Stops only the daemon we started (pid checked against its command name).
 node_signal() {
   local i=$1 sig=$2 pid
@@ -131,13 +168,15 @@ cluster_down() {
   for d in "$MK_WORK"/nodes/*/; do
     [ -d "$d" ] || continue
     i=$(basename "$d")
+    node_umount "$i"
     node_stop "$i"
   done
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${MK_PREFIX}n[0-9]+$"); do
     ip netns del "$ns" 2>/dev/null || true
   done
   ip link del "$MK_BR" 2>/dev/null || true
-  [ -n "${MK_KEEP:-}" ] || rm -rf "$MK_WORK"
+  # Never delete through a mount that is still there.
+  if [ -z "${MK_KEEP:-}" ] && ! grep -q " $MK_WORK/" /proc/self/mounts; then rm -rf "$MK_WORK"; fi
 }
 
 # tree_sig DIR [--no-owner]: type, mode, owner, size, mtime (ns), link target and content

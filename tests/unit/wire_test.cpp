@@ -34,6 +34,7 @@ Manifest sample_manifest() {
   f.mtime_ns = 1700000000123456789;
   f.path = "dir/file name";
   f.hash = Hash128{1, 2, 3};
+  f.from = "old/file name";
   Entry l;
   l.kind = Kind::Symlink;
   l.mode = 0777;
@@ -63,6 +64,20 @@ TEST(Wire, ManifestRoundTrips) {
   EXPECT_EQ(r.root, "dir");
   EXPECT_EQ(r.excludes, m.excludes);
   EXPECT_EQ(r.total, 3u);
+}
+
+TEST(Wire, RenameSourceOnlyOnFilesAndDirs) {
+  Manifest m = sample_manifest();
+  m.entries[1].from = "x";  // a symlink: the field is not part of its encoding
+  m.flags = 0;
+  Bytes b;
+  encode(b, 1, m);
+  Manifest r;
+  ASSERT_EQ(decode(body(b), r), Error::Ok);
+  EXPECT_EQ(r.entries[0].from, "old/file name");
+  EXPECT_EQ(r.entries[1].from, "");
+  EXPECT_EQ(b.size(), kManifestOverhead + encoded_size(m.entries[0]) + encoded_size(m.entries[1]) +
+                          encoded_size(m.entries[2]));
 }
 
 TEST(Wire, EveryMessageRoundTrips) {

@@ -1,0 +1,49 @@
+// The kernel's inode numbers for makuofs: one entry per base-directory object the kernel has
+// looked up, holding an O_PATH descriptor of it (so a rename behind our back cannot make us
+// operate on the wrong object) and the kernel's lookup count.
+#pragma once
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+namespace makuo::fs {
+
+struct Inode {
+  int fd = -1;  // O_PATH | O_NOFOLLOW
+  dev_t dev = 0;
+  ino_t ino = 0;
+  uint64_t nlookup = 0;            // guarded by the table's mutex
+  std::atomic<bool> dirty{false};  // written since its change was last recorded
+};
+
+class InodeTable {
+ public:
+  // root_fd: an O_PATH descriptor of the base directory; the table owns it.
+  explicit InodeTable(int root_fd);
+  ~InodeTable();
+
+  Inode& root() { return root_; }
+  // ino 1 is the root; others are the Inode's address, as the kernel hands it back to us.
+  Inode& get(uint64_t ino) { return ino == 1 ? root_ : *reinterpret_cast<Inode*>(ino); }
+  uint64_t id(const Inode& i) const { return &i == &root_ ? 1 : reinterpret_cast<uint64_t>(&i); }
+
+  // The entry for (st.st_dev, st.st_ino), created around fd (whose ownership passes to the
+  // table) or, if it exists, fd is closed. Counts one lookup.
+  Inode& add_lookup(int fd, const struct stat& st);
+  // Drops n lookups; forgets the entry at zero.
+  void forget(uint64_t ino, uint64_t n);
+  // The kernel's id of the object, or 0 when the kernel does not know it.
+  uint64_t find(dev_t dev, ino_t ino);
+
+ private:
+  std::mutex mu_;
+  Inode root_;
+  std::map<std::pair<dev_t, ino_t>, std::unique_ptr<Inode>> map_;
+};
+
+}  // namespace makuo::fs

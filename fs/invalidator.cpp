@@ -1,0 +1,84 @@
+#include "fs/invalidator.hpp"
+
+#define FUSE_USE_VERSION 312
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "fs/inode_table.hpp"
+
+namespace makuo::fs {
+
+Invalidator::Invalidator(fuse_session* se, InodeTable& inodes, int root_fd, std::string sock_dir)
+    : se_(se), inodes_(inodes), root_fd_(root_fd), dir_(std::move(sock_dir)) {}
+
+Invalidator::~Invalidator() {
+  stop();
+}
+
+int Invalidator::start(uid_t owner, gid_t group) {
+  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return errno;
+  if (owner != uid_t(-1)) chown(dir_.c_str(), owner, group);
+  path_ = dir_ + "/" + std::to_string(getpid()) + ".sock";
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path_.size() >= sizeof a.sun_path) return ENAMETOOLONG;
+  std::memcpy(a.sun_path, path_.c_str(), path_.size() + 1);
+  sock_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock_ < 0) return errno;
+  unlink(path_.c_str());
+  if (bind(sock_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return errno;
+  chmod(path_.c_str(), 0600);
+  if (owner != uid_t(-1)) chown(path_.c_str(), owner, group);
+  thread_ = std::thread([this] { run(); });
+  return 0;
+}
+
+void Invalidator::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (sock_ >= 0) {
+    close(sock_);
+    sock_ = -1;
+    unlink(path_.c_str());
+  }
+}
+
+void Invalidator::run() {
+  char buf[4200];
+  while (!stop_) {
+    pollfd p{sock_, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    ssize_t n = recv(sock_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 || size_t(n) > 4095) continue;
+    invalidate(std::string(buf, size_t(n)));
+  }
+}
+
+void Invalidator::invalidate(const std::string& rel) {
+  if (rel.find('\0') != std::string::npos) return;
+  ++handled_;
+  struct stat st;
+  // The object itself (attributes, and cached pages if it was changed in place) ...
+  const char* p = rel.empty() ? "" : rel.c_str();
+  if (fstatat(root_fd_, p, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) == 0)
+    if (uint64_t ino = inodes_.find(st.st_dev, st.st_ino))
+      fuse_lowlevel_notify_inval_inode(se_, ino, 0, 0);
+  if (rel.empty()) return;
+  // ... and its name, which may now lead to another object or to none.
+  size_t slash = rel.rfind('/');
+  std::string parent = slash == std::string::npos ? std::string() : rel.substr(0, slash);
+  std::string leaf = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  if (fstatat(root_fd_, parent.c_str(), &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0) return;
+  if (uint64_t pino = inodes_.find(st.st_dev, st.st_ino))
+    fuse_lowlevel_notify_inval_entry(se_, pino, leaf.c_str(), leaf.size());
+}
+
+}  // namespace makuo::fs

@@ -1,0 +1,40 @@
+// Keeps the mount's kernel caches honest about what the daemon writes into the base directory
+// behind it: makuosan sends the relative path of each object it changed to a datagram socket in
+// the state directory; a thread of its own (never a request handler) asks the kernel to drop
+// the cached name and attributes.
+#pragma once
+#include <atomic>
+#include <string>
+#include <thread>
+
+struct fuse_session;
+
+namespace makuo::fs {
+
+class InodeTable;
+
+class Invalidator {
+ public:
+  // root_fd: the base directory (O_PATH); sock_dir: where mounts' sockets live.
+  Invalidator(fuse_session* se, InodeTable& inodes, int root_fd, std::string sock_dir);
+  ~Invalidator();
+  // Binds the socket and starts the thread. 0 or errno.
+  int start(uid_t owner, gid_t group);
+  void stop();
+  uint64_t handled() const { return handled_; }
+
+ private:
+  void run();
+  void invalidate(const std::string& rel);
+
+  fuse_session* se_;
+  InodeTable& inodes_;
+  int root_fd_;
+  std::string dir_, path_;
+  int sock_ = -1;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> handled_{0};
+  std::thread thread_;
+};
+
+}  // namespace makuo::fs

@@ -1,0 +1,377 @@
+#include "fs/journal.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+namespace makuo::journal {
+namespace {
+
+constexpr size_t kFixed = 4 + 1 + 1 + 2 + 2 + 8;
+constexpr const char* kSuffix = ".mkj";
+constexpr const char* kCursor = "cursor";
+
+void put(std::vector<uint8_t>& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(uint8_t(v >> (8 * i)));
+}
+uint64_t get(const uint8_t* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= uint64_t(p[i]) << (8 * i);
+  return v;
+}
+
+bool is_segment(const std::string& name) {
+  return name.size() > 4 && name[0] != '.' && name.ends_with(kSuffix);
+}
+
+int write_all(int fd, const uint8_t* p, size_t n) {
+  while (n) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    p += w;
+    n -= size_t(w);
+  }
+  return 0;
+}
+
+int64_t now_ns() {
+  timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+// A writer holds its segment's lock while it may append; if we can take it, nobody will.
+bool writer_gone(int fd) {
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) return false;
+  flock(fd, LOCK_UN);
+  return true;
+}
+
+}  // namespace
+
+const char* to_string(Op op) {
+  switch (op) {
+    case Op::Write:
+      return "write";
+    case Op::Create:
+      return "create";
+    case Op::Mkdir:
+      return "mkdir";
+    case Op::Unlink:
+      return "unlink";
+    case Op::Rmdir:
+      return "rmdir";
+    case Op::Symlink:
+      return "symlink";
+    case Op::Link:
+      return "link";
+    case Op::Rename:
+      return "rename";
+    case Op::Setattr:
+      return "setattr";
+    case Op::Xattr:
+      return "xattr";
+    case Op::Rescan:
+      return "rescan";
+  }
+  return "?";
+}
+
+void encode(std::vector<uint8_t>& out, const Record& r) {
+  size_t start = out.size();
+  size_t pl = std::min(r.path.size(), kMaxPathLen), tl = std::min(r.to.size(), kMaxPathLen);
+  put(out, kFixed + pl + tl + 8, 4);
+  put(out, uint8_t(r.op), 1);
+  put(out, 0, 1);
+  put(out, pl, 2);
+  put(out, tl, 2);
+  put(out, uint64_t(r.time_ns), 8);
+  out.insert(out.end(), r.path.begin(), r.path.begin() + long(pl));
+  out.insert(out.end(), r.to.begin(), r.to.begin() + long(tl));
+  put(out, XXH3_64bits(out.data() + start, out.size() - start), 8);
+}
+
+Decoded decode(std::span<const uint8_t> in, std::vector<Record>& out, size_t& consumed) {
+  consumed = 0;
+  while (consumed < in.size()) {
+    auto rest = in.subspan(consumed);
+    if (rest.size() < 4) return Decoded::Short;
+    size_t len = get(rest.data(), 4);
+    if (len < kFixed + 8 || len > kMaxRecord) return Decoded::Corrupt;
+    if (rest.size() < len) return Decoded::Short;
+    const uint8_t* p = rest.data();
+    size_t pl = get(p + 6, 2), tl = get(p + 8, 2);
+    uint8_t op = p[4];
+    if (kFixed + pl + tl + 8 != len || op < 1 || op > kMaxOp || p[5] != 0 ||
+        get(p + len - 8, 8) != XXH3_64bits(p, len - 8))
+      return Decoded::Corrupt;
+    Record r;
+    r.op = Op(op);
+    r.time_ns = int64_t(get(p + 10, 8));
+    r.path.assign(reinterpret_cast<const char*>(p + kFixed), pl);
+    r.to.assign(reinterpret_cast<const char*>(p + kFixed + pl), tl);
+    out.push_back(std::move(r));
+    consumed += len;
+  }
+  return Decoded::Ok;
+}
+
+std::string default_state_dir(const std::string& base) {
+  // systemd-escape --path style, so that every base directory gets a directory of its own.
+  std::string out = "/var/lib/makuo/";
+  size_t i = 0;
+  while (i < base.size() && base[i] == '/') ++i;
+  if (i == base.size()) return out + "-";
+  for (; i < base.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(base[i]);
+    if (c == '/') {
+      if (out.back() != '-') out += '-';
+    } else if (std::isalnum(c) || c == '_' || (c == '.' && out.back() != '/')) {
+      out += char(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  if (out.back() == '-') out.pop_back();
+  return out;
+}
+
+Writer::Writer(std::string dir, std::string tag) : dir_(std::move(dir)), tag_(std::move(tag)) {}
+
+Writer::~Writer() {
+  if (fd_ >= 0) {
+    fdatasync(fd_);
+    close(fd_);
+  }
+}
+
+int Writer::open() {
+  std::lock_guard lk(mu_);
+  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return errno;
+  return new_segment();
+}
+
+int Writer::new_segment() {
+  char name[96];
+  std::snprintf(name, sizeof name, "%016llx-%d-%u-%s", static_cast<unsigned long long>(now_ns()),
+                int(getpid()), seq_++, tag_.c_str());
+  std::string tmp = dir_ + "/." + name + ".tmp";
+  std::string final = dir_ + "/" + name + kSuffix;
+  // Locked before it gets a name the reader looks at: it never sees it unlocked and empty.
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return errno;
+  struct stat dst;
+  if (flock(fd, LOCK_EX) != 0 || stat(dir_.c_str(), &dst) != 0) {
+    int e = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    return e;
+  }
+  // The daemon may run as another user than the mount: the segment belongs to the directory's
+  // owner so that it can read and delete it.
+  if (fchown(fd, dst.st_uid, dst.st_gid) != 0 && geteuid() == 0) {
+    int e = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    return e;
+  }
+  if (rename(tmp.c_str(), final.c_str()) != 0) {
+    int e = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    return e;
+  }
+  if (int d = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
+    fsync(d);
+    close(d);
+  }
+  if (fd_ >= 0) {
+    fdatasync(fd_);
+    close(fd_);  // releases the old segment's lock: the reader may finish and delete it
+  }
+  fd_ = fd;
+  size_ = 0;
+  return 0;
+}
+
+int Writer::append(const Record& r) {
+  std::lock_guard lk(mu_);
+  if (fd_ < 0) return EBADF;
+  buf_.clear();
+  encode(buf_, r);
+  if (int e = write_all(fd_, buf_.data(), buf_.size())) return e;
+  size_ += buf_.size();
+  dirty_ = true;
+  ++appended_;
+  if (size_ >= kSegmentBytes) return new_segment();
+  return 0;
+}
+
+int Writer::sync() {
+  int fd;
+  {
+    std::lock_guard lk(mu_);
+    if (!dirty_ || fd_ < 0) return 0;
+    dirty_ = false;
+    fd = dup(fd_);
+  }
+  if (fd < 0) return errno;
+  int r = fdatasync(fd) == 0 ? 0 : errno;
+  close(fd);
+  return r;
+}
+
+Reader::Reader(std::string dir) : dir_(std::move(dir)) {}
+
+Reader::~Reader() {
+  for (auto& [n, s] : segs_)
+    if (s.fd >= 0) close(s.fd);
+  if (dirfd_ >= 0) close(dirfd_);
+}
+
+int Reader::open(uid_t uid, gid_t gid) {
+  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return errno;
+  if ((uid != uid_t(-1) || gid != gid_t(-1)) && chown(dir_.c_str(), uid, gid) != 0) return errno;
+  dirfd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd_ < 0) return errno;
+  std::string body;
+  if (int cfd = openat(dirfd_, kCursor, O_RDONLY | O_CLOEXEC); cfd >= 0) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(cfd, buf, sizeof buf)) > 0) body.append(buf, size_t(n));
+    close(cfd);
+  }
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string name;
+    uint64_t off = 0;
+    if (ls >> name >> off && is_segment(name)) segs_[name].done = segs_[name].read = off;
+  }
+  refresh();
+  return 0;
+}
+
+void Reader::refresh() {
+  int dup_fd = openat(dirfd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
+  if (!d) {
+    if (dup_fd >= 0) close(dup_fd);
+    return;
+  }
+  std::map<std::string, bool> seen;
+  while (dirent* de = readdir(d)) {
+    std::string n = de->d_name;
+    if (is_segment(n)) seen[n] = true;
+  }
+  closedir(d);
+  for (auto& [n, _] : seen) {
+    Segment& s = segs_[n];
+    if (s.fd < 0) s.fd = openat(dirfd_, n.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  for (auto it = segs_.begin(); it != segs_.end();) {
+    if (!seen.count(it->first)) {
+      if (it->second.fd >= 0) close(it->second.fd);
+      it = segs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Reader::Position Reader::read(std::vector<Record>& out, std::vector<std::string>& warnings,
+                              size_t max_bytes) {
+  refresh();
+  Position pos;
+  std::vector<uint8_t> buf;
+  size_t budget = max_bytes;
+  for (auto& [name, s] : segs_) {
+    if (s.fd < 0) continue;
+    struct stat st;
+    if (fstat(s.fd, &st) != 0) continue;
+    s.size = uint64_t(st.st_size);
+    while (s.read < s.size && budget > 0) {
+      size_t want =
+          size_t(std::min<uint64_t>(s.size - s.read, std::max<size_t>(budget, kMaxRecord)));
+      buf.resize(want);
+      ssize_t n = pread(s.fd, buf.data(), want, off_t(s.read));
+      if (n <= 0) break;
+      size_t used = 0;
+      Decoded r = decode({buf.data(), size_t(n)}, out, used);
+      s.read += used;
+      budget -= std::min(budget, used);
+      if (r == Decoded::Ok || (r == Decoded::Short && used > 0)) continue;
+      // Corrupt, or short at the end: a writer may be mid-append, unless it is gone, in which
+      // case this is a tail torn by a crash and nothing will ever follow it.
+      if (writer_gone(s.fd)) {
+        warnings.push_back("journal " + name + ": " + std::to_string(s.size - s.read) +
+                           " bytes after offset " + std::to_string(s.read) +
+                           " are not a whole record; skipped");
+        s.read = s.size;
+      }
+      break;
+    }
+    pos[name] = s.read;
+  }
+  return pos;
+}
+
+int Reader::commit(const Position& pos) {
+  for (auto& [name, off] : pos) {
+    auto it = segs_.find(name);
+    if (it != segs_.end()) it->second.done = std::max(it->second.done, off);
+  }
+  // Finished segments go first, so that the cursor never names a file that is gone.
+  for (auto it = segs_.begin(); it != segs_.end();) {
+    Segment& s = it->second;
+    struct stat st;
+    if (s.fd >= 0 && writer_gone(s.fd) && fstat(s.fd, &st) == 0 && uint64_t(st.st_size) <= s.done) {
+      unlinkat(dirfd_, it->first.c_str(), 0);
+      close(s.fd);
+      it = segs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return save_cursor();
+}
+
+int Reader::save_cursor() {
+  std::string body;
+  for (auto& [name, s] : segs_) body += name + " " + std::to_string(s.done) + "\n";
+  int fd = openat(dirfd_, ".cursor.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return errno;
+  int e = write_all(fd, reinterpret_cast<const uint8_t*>(body.data()), body.size());
+  if (!e && fdatasync(fd) != 0) e = errno;
+  close(fd);
+  if (!e && renameat(dirfd_, ".cursor.tmp", dirfd_, kCursor) != 0) e = errno;
+  return e;
+}
+
+void Reader::rewind() {
+  for (auto& [n, s] : segs_) s.read = s.done;
+}
+
+uint64_t Reader::backlog() const {
+  uint64_t b = 0;
+  for (auto& [n, s] : segs_)
+    if (s.size > s.done) b += s.size - s.done;
+  return b;
+}
+
+}  // namespace makuo::journal

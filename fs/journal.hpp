@@ -1,0 +1,132 @@
+// The change journal: what makuofs (and makuosan --watch) record and the daemon propagates.
+//
+// A journal is a directory of segments. Each writer appends to segments of its own and holds an
+// exclusive flock on the one it writes for as long as it may write to it, so the reader knows
+// that a segment whose lock it can take will never grow again. The reader keeps a cursor (how
+// far each segment was propagated) in the same directory, advanced only after a push finished,
+// and deletes segments that are both fully propagated and unlocked. A record is appended with
+// one write(2) before the operation it describes returns, so it survives a crash of either
+// process; fdatasync follows within the writer's flush interval, or at once on fsync().
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace makuo::journal {
+
+enum class Op : uint8_t {
+  Write = 1,  // content changed (recorded when the writer closes or syncs)
+  Create,
+  Mkdir,
+  Unlink,
+  Rmdir,
+  Symlink,
+  Link,
+  Rename,   // path -> to
+  Setattr,  // mode, owner, times or size
+  Xattr,
+  Rescan,  // anything below path may have changed (watch overflow, a new watched directory)
+};
+constexpr uint8_t kMaxOp = uint8_t(Op::Rescan);
+const char* to_string(Op op);
+
+struct Record {
+  Op op = Op::Write;
+  int64_t time_ns = 0;
+  std::string path;  // relative to the base directory, "" = the base itself
+  std::string to;    // Rename only
+  bool operator==(const Record&) const = default;
+};
+
+constexpr size_t kMaxPathLen = 4095;
+constexpr size_t kMaxRecord = 4 + 1 + 1 + 2 + 2 + 8 + 2 * kMaxPathLen + 8;
+
+// Appends one encoded record to out.
+void encode(std::vector<uint8_t>& out, const Record& r);
+
+enum class Decoded { Ok, Short, Corrupt };
+// Decodes whole records from the front of in into out; consumed = bytes they took. Stops at the
+// first record that is incomplete (Short: a writer may be mid-append) or fails its checksum.
+Decoded decode(std::span<const uint8_t> in, std::vector<Record>& out, size_t& consumed);
+
+// "/srv/www-base" -> "/var/lib/makuo/srv-www\x2dbase": where makuosan and makuofs meet when
+// neither is given a state directory.
+std::string default_state_dir(const std::string& base_realpath);
+
+class Writer {
+ public:
+  static constexpr uint64_t kSegmentBytes = 16 << 20;
+
+  // dir: the journal directory (created if missing); tag names this writer in segment names.
+  Writer(std::string dir, std::string tag);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Creates the first segment. 0 or errno.
+  int open();
+  // Thread-safe. 0 or errno.
+  int append(const Record& r);
+  // fdatasync of what was appended since the last sync. Thread-safe. 0 or errno.
+  int sync();
+  uint64_t appended() const { return appended_; }
+
+ private:
+  int new_segment();
+
+  std::string dir_, tag_;
+  std::mutex mu_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  bool dirty_ = false;
+  uint64_t appended_ = 0;
+  uint32_t seq_ = 0;
+  std::vector<uint8_t> buf_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string dir);
+  ~Reader();
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+  // Creates the directory (owned by uid/gid when given) and loads the cursor. 0 or errno.
+  int open(uid_t uid = uid_t(-1), gid_t gid = gid_t(-1));
+
+  // Where each segment's reading stands: committed once the records before it were pushed.
+  using Position = std::map<std::string, uint64_t>;
+
+  // Appends to out the records written since the last read (at most max_bytes' worth) and
+  // returns the position after them. warnings gets a line per corrupt tail skipped.
+  Position read(std::vector<Record>& out, std::vector<std::string>& warnings,
+                size_t max_bytes = 4 << 20);
+  // Everything up to pos was propagated: persist it, delete finished segments. 0 or errno.
+  int commit(const Position& pos);
+  // Forget what was read but not committed: the next read starts at the cursor again.
+  void rewind();
+  // Bytes appended but not yet committed (the backlog).
+  uint64_t backlog() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  struct Segment {
+    int fd = -1;
+    uint64_t size = 0;  // last seen
+    uint64_t read = 0;  // next byte to read
+    uint64_t done = 0;  // committed
+  };
+  void refresh();
+  int save_cursor();
+
+  std::string dir_;
+  int dirfd_ = -1;  // everything below goes through it: it keeps working after a chroot
+  std::map<std::string, Segment> segs_;
+};
+
+}  // namespace makuo::journal

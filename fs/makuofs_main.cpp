@@ -1,0 +1,292 @@
+// makuofs: mounts BASEDIR (again, or over itself) so that every change made through the mount
+// is recorded in the change journal that makuosan propagates.
+#include <fcntl.h>
+#include <getopt.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fs/invalidator.hpp"
+#include "fs/journal.hpp"
+#include "fs/passthrough.hpp"
+#include "sync/version.hpp"
+
+namespace {
+
+const char* kUsage = R"(Usage: makuofs [options] BASEDIR MOUNTPOINT
+       mount -t fuse.makuofs BASEDIR MOUNTPOINT [-o options]
+
+Mounts BASEDIR at MOUNTPOINT (which may be BASEDIR itself). Every change made through the
+mount is recorded in the change journal under the state directory, and the makuosan daemon
+serving BASEDIR sends it to every other server. The mount keeps working, and recording,
+while the daemon is down; what it recorded is sent when the daemon is back.
+
+Options:
+  -o OPT[,OPT...]  mount options, below
+  -f               stay in the foreground, log to stderr
+  -d               as -f, and log every FUSE request
+  -h, --help       this help
+  -V, --version    version
+
+Mount options:
+  allow_other      let every user use the mount (permissions are checked as on BASEDIR,
+                   and what a user creates belongs to that user)
+  state_dir=DIR    the journal's directory, shared with makuosan --state-dir
+                   (default: /var/lib/makuo/ + BASEDIR escaped like systemd-escape --path)
+  timeout=SECONDS  how long the kernel caches names and attributes (default 1)
+  writeback        let the kernel cache writes (faster small writes)
+  threads=N        at most N request threads (default 16)
+  fsname=NAME      the source shown in /proc/mounts (default BASEDIR)
+  subtype=NAME     default makuofs
+  ro, rw, suid, nosuid, dev, nodev, exec, noexec, atime, noatime, sync, async, dirsync,
+  allow_root, default_permissions (always on)
+  _netdev, nofail, noauto, auto, defaults, user, users, x-*, comment=*: for mount(8), ignored
+
+Exit status: 0 once the mount exists, 1 when it could not be made.
+)";
+
+std::atomic<bool> g_stop{false};
+
+struct Args {
+  std::string base, mountpoint, state_dir, fsname, subtype = "makuofs";
+  std::vector<std::string> fuse_opts;
+  double timeout = 1.0;
+  bool writeback = false, foreground = false, debug = false;
+  unsigned threads = 16;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "makuofs: %s\n%s", msg.c_str(), kUsage);
+  std::exit(1);
+}
+
+bool starts(const std::string& s, const char* p) {
+  return s.rfind(p, 0) == 0;
+}
+
+void parse_opts(Args& a, const std::string& list) {
+  static const char* pass[] = {"allow_other", "allow_root", "ro",    "rw",    "suid",
+                               "nosuid",      "dev",        "nodev", "exec",  "noexec",
+                               "atime",       "noatime",    "sync",  "async", "dirsync"};
+  static const char* ignored[] = {"_netdev",  "nofail", "noauto", "auto",
+                                  "defaults", "user",   "users",  "default_permissions"};
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t comma = list.find(',', pos);
+    std::string o = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? list.size() + 1 : comma + 1;
+    if (o.empty()) continue;
+    bool done = false;
+    for (auto* p : pass)
+      if (o == p) {
+        a.fuse_opts.push_back(o);
+        done = true;
+      }
+    for (auto* p : ignored)
+      if (o == p) done = true;
+    if (done || starts(o, "x-") || starts(o, "comment=")) continue;
+    if (starts(o, "state_dir=")) {
+      a.state_dir = o.substr(10);
+    } else if (starts(o, "timeout=")) {
+      char* end = nullptr;
+      a.timeout = std::strtod(o.c_str() + 8, &end);
+      if (*end || a.timeout < 0 || a.timeout > 86400) usage_error("bad timeout: " + o);
+    } else if (starts(o, "threads=")) {
+      a.threads = unsigned(std::atoi(o.c_str() + 8));
+      if (a.threads < 1 || a.threads > 1024) usage_error("bad threads: " + o);
+    } else if (o == "writeback") {
+      a.writeback = true;
+    } else if (o == "no_writeback") {
+      a.writeback = false;
+    } else if (starts(o, "fsname=")) {
+      a.fsname = o.substr(7);
+    } else if (starts(o, "subtype=")) {
+      a.subtype = o.substr(8);
+    } else {
+      usage_error("unknown mount option: " + o);
+    }
+  }
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  static option longs[] = {{"help", no_argument, nullptr, 'h'},
+                           {"version", no_argument, nullptr, 'V'},
+                           {nullptr, 0, nullptr, 0}};
+  opterr = 0;
+  std::vector<std::string> pos;
+  // Options may follow the operands (mount.fuse passes "-o" last).
+  for (;;) {
+    int c = getopt_long(argc, argv, "-o:fdhVsn", longs, nullptr);
+    if (c == -1) break;
+    switch (c) {
+      case 1:
+        pos.push_back(optarg);
+        break;
+      case 'o':
+        parse_opts(a, optarg);
+        break;
+      case 'f':
+        a.foreground = true;
+        break;
+      case 'd':
+        a.foreground = a.debug = true;
+        break;
+      case 's':
+        break;  // single-threaded: accepted for FUSE habits, we stay multi-threaded
+      case 'n':
+        break;  // mount(8)'s "do not write mtab"
+      case 'h':
+        std::fputs(kUsage, stdout);
+        std::exit(0);
+      case 'V':
+        std::printf("makuofs %s\n", makuo::kVersion);
+        std::exit(0);
+      default:
+        usage_error(std::string("unknown option: ") +
+                    (optopt ? std::string("-") + char(optopt) : std::string(argv[optind - 1])));
+    }
+  }
+  if (pos.size() != 2) usage_error("needs BASEDIR and MOUNTPOINT");
+  a.base = pos[0];
+  a.mountpoint = pos[1];
+  // mount(8) hands "makuofs#BASEDIR" style sources through unchanged from old fstab lines.
+  if (auto h = a.base.find('#'); h != std::string::npos && starts(a.base, "makuofs#"))
+    a.base = a.base.substr(h + 1);
+  return a;
+}
+
+int mkdir_p(const std::string& path) {
+  std::string cur;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || (path[i] == '/' && i > 0)) {
+      cur = path.substr(0, i);
+      if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return errno;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a = parse(argc, argv);
+  char real[PATH_MAX];
+  if (!realpath(a.base.c_str(), real)) {
+    std::fprintf(stderr, "makuofs: %s: %s\n", a.base.c_str(), std::strerror(errno));
+    return 1;
+  }
+  std::string base = real;
+  // Opened before the mount exists, so that mounting over BASEDIR itself works.
+  int root_fd = open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct stat bst;
+  if (root_fd < 0 || fstat(root_fd, &bst) != 0 || !S_ISDIR(bst.st_mode)) {
+    std::fprintf(stderr, "makuofs: %s: not a directory\n", base.c_str());
+    return 1;
+  }
+  if (a.state_dir.empty()) a.state_dir = makuo::journal::default_state_dir(base);
+  if (int e = mkdir_p(a.state_dir)) {
+    std::fprintf(stderr, "makuofs: state directory %s: %s\n", a.state_dir.c_str(),
+                 std::strerror(e));
+    return 1;
+  }
+  if (a.fsname.empty()) a.fsname = base;
+  umask(0);  // the kernel applied the caller's umask already
+
+  int ready[2] = {-1, -1};
+  if (!a.foreground) {
+    if (pipe2(ready, O_CLOEXEC) != 0) return 1;
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid > 0) {
+      // The parent answers for the mount: 0 only once it exists.
+      close(ready[1]);
+      char ok = 0;
+      return read(ready[0], &ok, 1) == 1 && ok == 'y' ? 0 : 1;
+    }
+    close(ready[0]);
+    setsid();
+  }
+
+  makuo::journal::Writer journal(a.state_dir + "/journal", "fs");
+  if (int e = journal.open()) {
+    std::fprintf(stderr, "makuofs: change journal in %s/journal: %s\n", a.state_dir.c_str(),
+                 std::strerror(e));
+    return 1;
+  }
+  makuo::fs::Passthrough fs({base, a.timeout, a.writeback}, root_fd, journal);
+
+  std::string opts = "default_permissions,fsname=" + a.fsname + ",subtype=" + a.subtype;
+  for (auto& o : a.fuse_opts) opts += "," + o;
+  std::vector<std::string> fargv = {"makuofs", "-o", opts};
+  if (a.debug) fargv.push_back("-d");
+  std::vector<char*> fa;
+  for (auto& s : fargv) fa.push_back(s.data());
+  fuse_args args = FUSE_ARGS_INIT(int(fa.size()), fa.data());
+  fuse_session* se =
+      fuse_session_new(&args, &makuo::fs::Passthrough::ops(), sizeof(fuse_lowlevel_ops), &fs);
+  if (!se) {
+    std::fprintf(stderr, "makuofs: bad mount options: %s\n", opts.c_str());
+    return 1;
+  }
+  if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, a.mountpoint.c_str()) != 0) {
+    std::fprintf(stderr, "makuofs: cannot mount %s on %s\n", base.c_str(), a.mountpoint.c_str());
+    fuse_session_destroy(se);
+    return 1;
+  }
+
+  struct stat sst;
+  stat(a.state_dir.c_str(), &sst);
+  makuo::fs::Invalidator inval(se, fs.inodes(), fs.inodes().root().fd, a.state_dir + "/notify");
+  if (int e = inval.start(sst.st_uid, sst.st_gid))
+    std::fprintf(stderr, "makuofs: warning: no cache invalidation socket: %s\n", std::strerror(e));
+  // Records are written before each operation is answered; this puts them on disk soon after.
+  std::thread flusher([&] {
+    while (!g_stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      journal.sync();
+    }
+  });
+
+  if (!a.foreground) {
+    auto log = spdlog::syslog_logger_mt("makuofs", "makuofs", LOG_PID, LOG_DAEMON);
+    spdlog::set_default_logger(log);
+    char ok = 'y';
+    if (write(ready[1], &ok, 1) != 1) return 1;
+    close(ready[1]);
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      if (null > 2) close(null);
+    }
+  }
+  spdlog::info("mounted {} on {} (journal {}/journal)", base, a.mountpoint, a.state_dir);
+
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(cfg, a.threads);
+  int rc = fuse_session_loop_mt(se, cfg);
+  fuse_loop_cfg_destroy(cfg);
+
+  g_stop = true;
+  flusher.join();
+  inval.stop();
+  journal.sync();
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);
+  spdlog::info("unmounted {}", a.mountpoint);
+  return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,636 @@
+#include "fs/passthrough.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+namespace makuo::fs {
+namespace {
+
+using journal::Op;
+
+struct ProcPath {
+  char s[32];
+  explicit ProcPath(int fd) { std::snprintf(s, sizeof s, "/proc/self/fd/%d", fd); }
+};
+
+Passthrough& self(fuse_req_t req) {
+  return *static_cast<Passthrough*>(fuse_req_userdata(req));
+}
+Inode& node(fuse_req_t req, fuse_ino_t ino) {
+  return self(req).inodes().get(ino);
+}
+
+int64_t now_ns() {
+  timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+int stat_of(int fd, struct stat& st) {
+  return fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+}
+
+void reply_entry_or_err(fuse_req_t req, int err, const fuse_entry_param& e) {
+  if (err)
+    fuse_reply_err(req, err);
+  else
+    fuse_reply_entry(req, &e);
+}
+
+// ---- names ----------------------------------------------------------------------------------
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Passthrough& fs = self(req);
+  fuse_entry_param e{};
+  int err = fs.entry_for(node(req, parent).fd, name, e);
+  if (err == ENOENT) {
+    e.ino = 0;  // a negative entry the kernel may cache (the daemon invalidates it)
+    e.entry_timeout = fs.config().timeout;
+    fuse_reply_entry(req, &e);
+    return;
+  }
+  reply_entry_or_err(req, err, e);
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n) {
+  self(req).inodes().forget(ino, n);
+  fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* f) {
+  for (size_t k = 0; k < count; ++k) self(req).inodes().forget(f[k].ino, f[k].nlookup);
+  fuse_reply_none(req);
+}
+
+// Creates name in parent with make(), gives it to the caller, answers with its entry.
+template <class Make>
+void make_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, Op op, Make make) {
+  Passthrough& fs = self(req);
+  Inode& p = node(req, parent);
+  if (make(p.fd) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fs.set_owner(p.fd, name, -1, req, mode);
+  fuse_entry_param e{};
+  int err = fs.entry_for(p.fd, name, e);
+  fs.record(op, p, name);
+  reply_entry_or_err(req, err, e);
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  make_node(req, parent, name, mode | S_IFDIR, Op::Mkdir,
+            [&](int dfd) { return mkdirat(dfd, name, mode); });
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  make_node(req, parent, name, mode, Op::Create,
+            [&](int dfd) { return mknodat(dfd, name, mode, rdev); });
+}
+
+void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  make_node(req, parent, name, S_IFLNK, Op::Symlink,
+            [&](int dfd) { return symlinkat(link, dfd, name); });
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Passthrough& fs = self(req);
+  Inode& i = node(req, ino);
+  Inode& np = node(req, newparent);
+  if (linkat(i.fd, "", np.fd, newname, AT_EMPTY_PATH) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fuse_entry_param e{};
+  int err = fs.entry_for(np.fd, newname, e);
+  fs.record(Op::Link, np, newname);
+  reply_entry_or_err(req, err, e);
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Inode& p = node(req, parent);
+  if (unlinkat(p.fd, name, 0) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  self(req).record(Op::Unlink, p, name);
+  fuse_reply_err(req, 0);
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Inode& p = node(req, parent);
+  if (unlinkat(p.fd, name, AT_REMOVEDIR) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  self(req).record(Op::Rmdir, p, name);
+  fuse_reply_err(req, 0);
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+               const char* newname, unsigned int flags) {
+  Passthrough& fs = self(req);
+  Inode& p = node(req, parent);
+  Inode& np = node(req, newparent);
+  if (renameat2(p.fd, name, np.fd, newname, flags) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  std::string from = fs.rel_path(p), to = fs.rel_path(np);
+  if (from != "\x01" && to != "\x01") {
+    from = from.empty() ? name : from + "/" + name;
+    to = to.empty() ? newname : to + "/" + newname;
+    if (flags & RENAME_EXCHANGE) {
+      // Both names now hold what the other held, subtrees included.
+      fs.record_path(Op::Rescan, from);
+      fs.record_path(Op::Rescan, to);
+    } else {
+      fs.record_path(Op::Rename, from, to);
+    }
+  }
+  fuse_reply_err(req, 0);
+}
+
+// ---- attributes -----------------------------------------------------------------------------
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  struct stat st;
+  if (int err = stat_of(node(req, ino).fd, st)) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_reply_attr(req, &st, self(req).config().timeout);
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
+  Passthrough& fs = self(req);
+  Inode& i = node(req, ino);
+  ProcPath pp(i.fd);
+  int res = 0;
+  if (valid & FUSE_SET_ATTR_MODE)
+    res = fi ? fchmod(int(fi->fh), attr->st_mode) : fchmodat(AT_FDCWD, pp.s, attr->st_mode, 0);
+  if (res == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+    uid_t u = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : uid_t(-1);
+    gid_t g = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : gid_t(-1);
+    res = fchownat(i.fd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+  }
+  if (res == 0 && (valid & FUSE_SET_ATTR_SIZE))
+    res = fi ? ftruncate(int(fi->fh), attr->st_size) : truncate(pp.s, attr->st_size);
+  if (res == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+    timespec tv[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    if (valid & FUSE_SET_ATTR_ATIME_NOW)
+      tv[0].tv_nsec = UTIME_NOW;
+    else if (valid & FUSE_SET_ATTR_ATIME)
+      tv[0] = attr->st_atim;
+    if (valid & FUSE_SET_ATTR_MTIME_NOW)
+      tv[1].tv_nsec = UTIME_NOW;
+    else if (valid & FUSE_SET_ATTR_MTIME)
+      tv[1] = attr->st_mtim;
+    res = fi ? futimens(int(fi->fh), tv)
+             : utimensat(i.fd, "", tv, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+  }
+  if (res != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  if (fi && valid == FUSE_SET_ATTR_SIZE) {
+    i.dirty = true;  // ftruncate of an open file: recorded when it is closed, like its writes
+  } else {
+    if (valid & FUSE_SET_ATTR_SIZE) i.dirty = false;
+    fs.record_path(Op::Setattr, fs.rel_path(i));
+  }
+  struct stat st;
+  if (int err = stat_of(i.fd, st)) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_reply_attr(req, &st, fs.config().timeout);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  char buf[PATH_MAX + 1];
+  ssize_t n = readlinkat(node(req, ino).fd, "", buf, PATH_MAX);
+  if (n < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  buf[n] = 0;
+  fuse_reply_readlink(req, buf);
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t ino) {
+  struct statvfs sv;
+  if (fstatvfs(node(req, ino).fd, &sv) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fuse_reply_statfs(req, &sv);
+}
+
+// ---- files ----------------------------------------------------------------------------------
+
+int open_flags(Passthrough& fs, int flags) {
+  flags &= ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_NOCTTY);
+  if (fs.config().writeback) {
+    // The kernel may read around partial page writes, and it computes append offsets itself.
+    if ((flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+    flags &= ~O_APPEND;
+  }
+  return flags | O_CLOEXEC;
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Passthrough& fs = self(req);
+  Inode& i = node(req, ino);
+  int fd = open(ProcPath(i.fd).s, open_flags(fs, fi->flags));
+  if (fd < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) i.dirty = true;
+  fi->fh = uint64_t(fd);
+  if (fuse_reply_open(req, fi) != 0) close(fd);
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) {
+  Passthrough& fs = self(req);
+  Inode& p = node(req, parent);
+  int fd = openat(p.fd, name, open_flags(fs, fi->flags) | O_CREAT, mode);
+  if (fd < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fs.set_owner(p.fd, name, fd, req, mode);
+  fuse_entry_param e{};
+  if (int err = fs.entry_for(p.fd, name, e)) {
+    close(fd);
+    fuse_reply_err(req, err);
+    return;
+  }
+  fs.record(Op::Create, p, name);
+  fi->fh = uint64_t(fd);
+  if (fuse_reply_create(req, &e, fi) != 0) close(fd);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+  buf.buf[0].flags = fuse_buf_flags(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  buf.buf[0].fd = int(fi->fh);
+  buf.buf[0].pos = off;
+  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void op_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+  fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+  out.buf[0].flags = fuse_buf_flags(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  out.buf[0].fd = int(fi->fh);
+  out.buf[0].pos = off;
+  ssize_t n = fuse_buf_copy(&out, in, fuse_buf_copy_flags(0));
+  if (n < 0) {
+    fuse_reply_err(req, int(-n));
+    return;
+  }
+  node(req, ino).dirty = true;
+  fuse_reply_write(req, size_t(n));
+}
+
+void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  self(req).record_written(node(req, ino));
+  fuse_reply_err(req, 0);
+}
+
+void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  close(int(fi->fh));
+  self(req).record_written(node(req, ino));  // pages of a mapping written after the last flush
+  fuse_reply_err(req, 0);
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+  int fd = int(fi->fh);
+  int res = datasync ? fdatasync(fd) : fsync(fd);
+  int err = res == 0 ? 0 : errno;
+  self(req).record_written(node(req, ino));
+  fuse_reply_err(req, err);
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                  fuse_file_info* fi) {
+  if (fallocate(int(fi->fh), mode, off, len) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  node(req, ino).dirty = true;
+  fuse_reply_err(req, 0);
+}
+
+void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+  off_t r = lseek(int(fi->fh), off, whence);
+  if (r < 0)
+    fuse_reply_err(req, errno);
+  else
+    fuse_reply_lseek(req, r);
+}
+
+// ---- directories ----------------------------------------------------------------------------
+
+struct DirHandle {
+  DIR* dp = nullptr;
+  off_t offset = 0;
+  dirent* entry = nullptr;  // read but not yet handed to the kernel
+};
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  int fd = openat(node(req, ino).fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  auto* d = new DirHandle;
+  d->dp = fdopendir(fd);
+  if (!d->dp) {
+    int err = errno;
+    close(fd);
+    delete d;
+    fuse_reply_err(req, err);
+    return;
+  }
+  fi->fh = reinterpret_cast<uint64_t>(d);
+  if (fuse_reply_open(req, fi) != 0) {
+    closedir(d->dp);
+    delete d;
+  }
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  auto* d = reinterpret_cast<DirHandle*>(fi->fh);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  if (off != d->offset) {
+    seekdir(d->dp, off);
+    d->entry = nullptr;
+    d->offset = off;
+  }
+  int err = 0;
+  for (;;) {
+    if (!d->entry) {
+      errno = 0;
+      d->entry = readdir(d->dp);
+      if (!d->entry) {
+        err = errno;
+        break;
+      }
+    }
+    struct stat st {};
+    st.st_ino = d->entry->d_ino;
+    st.st_mode = mode_t(d->entry->d_type) << 12;
+    off_t next = d->entry->d_off;
+    size_t n = fuse_add_direntry(req, buf.data() + used, size - used, d->entry->d_name, &st, next);
+    if (n > size - used) break;
+    used += n;
+    d->entry = nullptr;
+    d->offset = next;
+  }
+  if (err && used == 0)
+    fuse_reply_err(req, err);
+  else
+    fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  auto* d = reinterpret_cast<DirHandle*>(fi->fh);
+  closedir(d->dp);
+  delete d;
+  fuse_reply_err(req, 0);
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  int fd = dirfd(reinterpret_cast<DirHandle*>(fi->fh)->dp);
+  int res = datasync ? fdatasync(fd) : fsync(fd);
+  fuse_reply_err(req, res == 0 ? 0 : errno);
+}
+
+// ---- extended attributes --------------------------------------------------------------------
+// Through /proc/self/fd, as O_PATH descriptors take no xattr calls. A symlink's own xattrs are
+// out of reach that way; Linux allows none in the user namespace on symlinks anyway.
+
+bool is_symlink(Inode& i) {
+  struct stat st;
+  return stat_of(i.fd, st) == 0 && S_ISLNK(st.st_mode);
+}
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) {
+  Inode& i = node(req, ino);
+  if (is_symlink(i)) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  if (setxattr(ProcPath(i.fd).s, name, value, size, flags) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  self(req).record_path(Op::Xattr, self(req).rel_path(i));
+  fuse_reply_err(req, 0);
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Inode& i = node(req, ino);
+  if (is_symlink(i)) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  std::vector<char> buf(size);
+  ssize_t n = getxattr(ProcPath(i.fd).s, name, size ? buf.data() : nullptr, size);
+  if (n < 0)
+    fuse_reply_err(req, errno);
+  else if (size == 0)
+    fuse_reply_xattr(req, size_t(n));
+  else
+    fuse_reply_buf(req, buf.data(), size_t(n));
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Inode& i = node(req, ino);
+  if (is_symlink(i)) {
+    if (size == 0)
+      fuse_reply_xattr(req, 0);
+    else
+      fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  std::vector<char> buf(size);
+  ssize_t n = listxattr(ProcPath(i.fd).s, size ? buf.data() : nullptr, size);
+  if (n < 0)
+    fuse_reply_err(req, errno);
+  else if (size == 0)
+    fuse_reply_xattr(req, size_t(n));
+  else
+    fuse_reply_buf(req, buf.data(), size_t(n));
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Inode& i = node(req, ino);
+  if (is_symlink(i)) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  if (removexattr(ProcPath(i.fd).s, name) != 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  self(req).record_path(Op::Xattr, self(req).rel_path(i));
+  fuse_reply_err(req, 0);
+}
+
+void op_init(void* userdata, fuse_conn_info* conn) {
+  auto* fs = static_cast<Passthrough*>(userdata);
+  if (fs->config().writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+    conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+  else
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  // Locks stay in the kernel: correct on one host, which is all a local mount promises.
+  conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+}
+
+fuse_lowlevel_ops make_ops() {
+  fuse_lowlevel_ops o{};
+  o.init = op_init;
+  o.lookup = op_lookup;
+  o.forget = op_forget;
+  o.forget_multi = op_forget_multi;
+  o.getattr = op_getattr;
+  o.setattr = op_setattr;
+  o.readlink = op_readlink;
+  o.mknod = op_mknod;
+  o.mkdir = op_mkdir;
+  o.unlink = op_unlink;
+  o.rmdir = op_rmdir;
+  o.symlink = op_symlink;
+  o.rename = op_rename;
+  o.link = op_link;
+  o.open = op_open;
+  o.read = op_read;
+  o.write_buf = op_write_buf;
+  o.flush = op_flush;
+  o.release = op_release;
+  o.fsync = op_fsync;
+  o.opendir = op_opendir;
+  o.readdir = op_readdir;
+  o.releasedir = op_releasedir;
+  o.fsyncdir = op_fsyncdir;
+  o.statfs = op_statfs;
+  o.setxattr = op_setxattr;
+  o.getxattr = op_getxattr;
+  o.listxattr = op_listxattr;
+  o.removexattr = op_removexattr;
+  o.create = op_create;
+  o.fallocate = op_fallocate;
+  o.lseek = op_lseek;
+  return o;
+}
+
+}  // namespace
+
+Passthrough::Passthrough(FsConfig cfg, int root_fd, journal::Writer& journal)
+    : cfg_(std::move(cfg)), inodes_(root_fd), journal_(journal) {}
+
+const fuse_lowlevel_ops& Passthrough::ops() {
+  static const fuse_lowlevel_ops o = make_ops();
+  return o;
+}
+
+// "\x01" when the object has no name under the base any more (unlinked, or moved out).
+std::string Passthrough::rel_path(const Inode& i) {
+  if (&i == &inodes_.root()) return {};
+  char buf[PATH_MAX + 1];
+  ssize_t n = readlink(ProcPath(i.fd).s, buf, PATH_MAX);
+  if (n < 0) return "\x01";
+  std::string p(buf, size_t(n));
+  if (p.ends_with(" (deleted)")) {
+    struct stat st;
+    if (stat_of(i.fd, st) != 0 || st.st_nlink == 0) return "\x01";
+  }
+  const std::string& b = cfg_.base;
+  if (b == "/") return p.size() > 1 ? p.substr(1) : std::string();
+  if (p == b) return {};
+  if (p.size() > b.size() && p.compare(0, b.size(), b) == 0 && p[b.size()] == '/')
+    return p.substr(b.size() + 1);
+  return "\x01";
+}
+
+void Passthrough::record(journal::Op op, const Inode& parent, const char* name) {
+  std::string p = rel_path(parent);
+  if (p == "\x01") return;
+  record_path(op, p.empty() ? std::string(name) : p + "/" + name);
+}
+
+void Passthrough::record_path(journal::Op op, std::string path, std::string to) {
+  if (path == "\x01") return;
+  int err = journal_.append({op, now_ns(), std::move(path), std::move(to)});
+  if (!err) return;
+  ++journal_errors_;
+  // The operation itself succeeded and stays answered as such; the loss of its record is what
+  // the operator must hear about (at most once a second).
+  int64_t now = now_ns(), last = last_error_log_.load();
+  if (now - last > 1000000000 && last_error_log_.compare_exchange_strong(last, now))
+    spdlog::error("change journal: append failed: {} ({} changes not recorded so far)",
+                  std::strerror(err), journal_errors_.load());
+}
+
+void Passthrough::record_written(Inode& i) {
+  if (i.dirty.exchange(false)) record_path(Op::Write, rel_path(i));
+}
+
+// We create as root; the object belongs to the caller, as on the base file system. The group
+// stays inherited below a set-group-ID directory.
+void Passthrough::set_owner(int dirfd, const char* name, int fd, fuse_req_t req, mode_t mode) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  if (geteuid() != 0 || (ctx->uid == 0 && ctx->gid == 0)) return;
+  struct stat pst;
+  gid_t g = ctx->gid;
+  if (stat_of(dirfd, pst) == 0 && (pst.st_mode & S_ISGID)) g = gid_t(-1);
+  if (fd >= 0)
+    fchown(fd, ctx->uid, g);
+  else
+    fchownat(dirfd, name, ctx->uid, g, AT_SYMLINK_NOFOLLOW);
+  // chown clears set-ID bits the caller asked for and may keep on its own file.
+  if ((mode & 06000) && !S_ISLNK(mode) && !S_ISDIR(mode)) {
+    if (fd >= 0)
+      fchmod(fd, mode & 07777);
+    else
+      fchmodat(dirfd, name, mode & 07777, 0);
+  }
+}
+
+int Passthrough::entry_for(int dirfd, const char* name, fuse_entry_param& e) {
+  int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno;
+  struct stat st;
+  if (int err = stat_of(fd, st)) {
+    close(fd);
+    return err;
+  }
+  Inode& i = inodes_.add_lookup(fd, st);
+  e.ino = inodes_.id(i);
+  e.attr = st;
+  e.attr_timeout = cfg_.timeout;
+  e.entry_timeout = cfg_.timeout;
+  return 0;
+}
+
+}  // namespace makuo::fs

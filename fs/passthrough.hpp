@@ -1,0 +1,47 @@
+// makuofs's file system: a low-level FUSE passthrough over the base directory that records every
+// mutation in the change journal after it succeeded and before it is answered.
+#pragma once
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <atomic>
+#include <string>
+
+#include "fs/inode_table.hpp"
+#include "fs/journal.hpp"
+
+namespace makuo::fs {
+
+struct FsConfig {
+  std::string base;        // canonical path of the base directory
+  double timeout = 1.0;    // entry and attribute cache, seconds
+  bool writeback = false;  // kernel write-back cache
+};
+
+class Passthrough {
+ public:
+  // root_fd: O_PATH descriptor of the base directory, opened before the mount covers it.
+  Passthrough(FsConfig cfg, int root_fd, journal::Writer& journal);
+
+  static const fuse_lowlevel_ops& ops();
+  InodeTable& inodes() { return inodes_; }
+  const FsConfig& config() const { return cfg_; }
+  uint64_t journal_errors() const { return journal_errors_; }
+
+  // The handlers' shared helpers (public so the static trampolines in the .cpp can reach them).
+  std::string rel_path(const Inode& i);
+  void record(journal::Op op, const Inode& parent, const char* name);
+  void record_path(journal::Op op, std::string path, std::string to = {});
+  void record_written(Inode& i);
+  void set_owner(int dirfd, const char* name, int fd, fuse_req_t req, mode_t mode);
+  int entry_for(int dirfd, const char* name, fuse_entry_param& e);
+
+ private:
+  FsConfig cfg_;
+  InodeTable inodes_;
+  journal::Writer& journal_;
+  std::atomic<uint64_t> journal_errors_{0};
+  std::atomic<int64_t> last_error_log_{0};
+};
+
+}  // namespace makuo::fs

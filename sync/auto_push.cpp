@@ -1,0 +1,216 @@
+#include "sync/auto_push.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "sync/fsops.hpp"
+#include "sync/scan.hpp"
+
+namespace makuo {
+namespace {
+
+constexpr Duration kEchoMemory = 10s;
+constexpr size_t kEchoMax = 200000;
+constexpr size_t kMaxQueued = 100000;  // read no further until a push took these
+
+}  // namespace
+
+AutoPush::AutoPush(AutoPushConfig cfg, Engine& engine, journal::Reader& reader, TimePoint now)
+    : cfg_(std::move(cfg)),
+      eng_(engine),
+      reader_(reader),
+      queue_(cfg_.quiet, cfg_.max_delay),
+      settle_until_(now + cfg_.settle) {}
+
+void AutoPush::applied(const std::string& path, TimePoint now) {
+  Seen s;
+  struct stat st;
+  if (lstat_beneath(cfg_.basefd, path, st) != 0) {
+    s.absent = true;
+  } else {
+    s.mode = st.st_mode;
+    s.size = uint64_t(st.st_size);
+    s.mtime = mtime_ns(st);
+    s.uid = st.st_uid;
+    s.gid = st.st_gid;
+  }
+  echo_[path] = s;
+  echo_order_.push_back({now, path});
+  while (echo_order_.size() > kEchoMax) {
+    echo_.erase(echo_order_.front().second);
+    echo_order_.pop_front();
+  }
+}
+
+bool AutoPush::is_echo(const std::string& path, const struct stat* st) {
+  auto it = echo_.find(path);
+  if (it == echo_.end()) return false;
+  const Seen& s = it->second;
+  bool same = st ? !s.absent && s.mode == st->st_mode && s.size == uint64_t(st->st_size) &&
+                       s.mtime == mtime_ns(*st) && s.uid == st->st_uid && s.gid == st->st_gid
+                 : s.absent;
+  if (same) {
+    echo_.erase(it);
+    ++stats_.echoes;
+  }
+  return same;
+}
+
+std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
+  std::vector<wire::Entry> renamed, present, absent;
+  std::set<std::string> seen;
+  auto add = [&](std::vector<wire::Entry>& to, wire::Entry e) {
+    if (seen.insert(e.path).second) to.push_back(std::move(e));
+  };
+  for (const Change& c : changes) {
+    struct stat st;
+    int err = lstat_beneath(cfg_.basefd, c.path, st);
+    if (err == ENOENT || err == ENOTDIR) {
+      if (is_echo(c.path, nullptr)) continue;
+      wire::Entry e;
+      e.kind = wire::Kind::Absent;
+      e.path = c.path;
+      add(absent, std::move(e));
+      continue;
+    }
+    if (err) {
+      // ELOOP: a symlink on the way; that name is not ours to push (and never followed).
+      spdlog::warn("change to {} not sent: {}", c.path, std::strerror(err));
+      continue;
+    }
+    bool dir = S_ISDIR(st.st_mode);
+    if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, c.path, dir)) continue;
+    bool renamed_here = !c.from.empty() && (dir || S_ISREG(st.st_mode));
+    if (!renamed_here && !(dir && c.subtree) && is_echo(c.path, &st)) continue;
+    wire::Entry e = entry_from_stat(st, c.path);
+    if (S_ISLNK(st.st_mode)) {
+      Fd dir(open_beneath(cfg_.basefd, parent_of(c.path), O_RDONLY | O_DIRECTORY));
+      std::string target(size_t(st.st_size) + 2, '\0');
+      ssize_t n = dir ? readlinkat(dir.get(), std::string(leaf_of(c.path)).c_str(), target.data(),
+                                   target.size())
+                      : -1;
+      if (n <= 0 || size_t(n) > size_t(st.st_size)) continue;  // changed again: a later record
+      target.resize(size_t(n));
+      e.link = std::move(target);
+    }
+    if (renamed_here) {
+      e.from = c.from;
+      add(renamed, std::move(e));
+    } else {
+      add(present, std::move(e));
+    }
+    if (dir && c.subtree) {
+      ScanOptions so;
+      so.root = c.path;
+      so.recursive = true;
+      so.base_path = cfg_.base_path;
+      so.excludes = cfg_.excludes;
+      ScanResult sr = scan(cfg_.basefd, so);
+      for (auto& line : sr.errors) spdlog::warn("{}", line);
+      for (auto& x : sr.entries) add(present, std::move(x));
+    }
+  }
+  std::vector<wire::Entry> out = std::move(renamed);
+  for (auto& e : present) out.push_back(std::move(e));
+  for (auto& e : absent) out.push_back(std::move(e));
+  return out;
+}
+
+void AutoPush::push(TimePoint now) {
+  std::vector<Change> changes = queue_.take();
+  inflight_pos_ = read_pos_;
+  std::vector<wire::Entry> entries = build(changes);
+  SessionRequest req;
+  for (auto& m : eng_.members().sorted()) req.targets.push_back({m.id, m.name, m.ep});
+  if (entries.empty() || req.targets.empty()) {
+    if (!entries.empty())
+      spdlog::info("{} change(s) recorded, no other member to send them to", entries.size());
+    reader_.commit(inflight_pos_);
+    committed_pos_ = inflight_pos_;
+    return;
+  }
+  req.entries = std::move(entries);
+  req.loglevel = 1;
+  inflight_entries_ = req.entries.size();
+  inflight_since_ = now;
+  stats_.entries += inflight_entries_;
+  ++stats_.pushes;
+  SessionSink sink;
+  sink.line = [](int level, const std::string& line) {
+    if (line.rfind("error", 0) == 0)
+      spdlog::warn("propagate: {}", line);
+    else if (level <= 1)
+      spdlog::info("propagate: {}", line);
+    else
+      spdlog::debug("propagate: {}", line);
+  };
+  sink.done = [this](bool ok) {
+    done_ = true;
+    ok_ = ok;
+    if (wake_) wake_();
+  };
+  sid_ = eng_.start_session(std::move(req), std::move(sink), now);
+  started_ = true;
+}
+
+TimePoint AutoPush::run(TimePoint now) {
+  if (done_) {
+    done_ = false;
+    sid_.reset();
+    if (!ok_) ++stats_.failed_pushes;
+    spdlog::debug(
+        "propagated {} path(s) in {} ms{}", inflight_entries_,
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - inflight_since_).count(),
+        ok_ ? "" : " (with errors)");
+    // Done means every member answered for every path, or was dropped: members that were not
+    // reached catch up on their own (a failed file on one member is logged, not retried).
+    if (int e = reader_.commit(inflight_pos_))
+      spdlog::error("change journal cursor: {}", std::strerror(e));
+    committed_pos_ = inflight_pos_;
+  }
+  while (!echo_order_.empty() && now - echo_order_.front().first > kEchoMemory) {
+    auto it = echo_.find(echo_order_.front().second);
+    if (it != echo_.end()) echo_.erase(it);
+    echo_order_.pop_front();
+  }
+  for (int round = 0; round < 64 && queue_.size() < kMaxQueued; ++round) {
+    std::vector<journal::Record> recs;
+    std::vector<std::string> warnings;
+    journal::Reader::Position pos = reader_.read(recs, warnings);
+    for (auto& w : warnings) spdlog::warn("{}", w);
+    for (auto& r : recs) {
+      if (spdlog::should_log(spdlog::level::trace))
+        spdlog::trace("journal: {} {}{}{}", journal::to_string(r.op), r.path,
+                      r.to.empty() ? "" : " -> ", r.to);
+      queue_.add(r, now);
+    }
+    stats_.records += recs.size();
+    read_pos_ = pos;
+    if (recs.empty()) break;
+  }
+  if (!sid_ && queue_.empty() && read_pos_ != committed_pos_) {
+    reader_.commit(read_pos_);  // nothing in what was read needs sending
+    committed_pos_ = read_pos_;
+  }
+  if (!sid_ && !queue_.empty() && now >= queue_.due() && now >= settle_until_) push(now);
+  if (sid_) return now + 1s;  // done_ wakes us earlier
+  if (queue_.empty()) return now + 5s;
+  return std::max(queue_.due(), settle_until_);
+}
+
+std::vector<std::string> AutoPush::status_lines() const {
+  std::vector<std::string> v;
+  v.push_back("journal   : backlog " + std::to_string(reader_.backlog()) + " bytes, " +
+              std::to_string(queue_.size()) + " path(s) waiting" +
+              (sid_ ? ", pushing " + std::to_string(inflight_entries_) : std::string()));
+  v.push_back("propagate : " + std::to_string(stats_.records) + " records, " +
+              std::to_string(stats_.pushes) + " pushes, " + std::to_string(stats_.entries) +
+              " paths, " + std::to_string(stats_.echoes) + " echoes skipped");
+  return v;
+}
+
+}  // namespace makuo

@@ -1,0 +1,79 @@
+// Propagation of recorded changes: reads the change journal (written by makuofs and by the
+// inotify watcher), coalesces it (ChangeQueue), and pushes the current state of the changed
+// paths to every member in one session at a time. The journal's cursor moves only once a push
+// finished, so a crash anywhere re-sends rather than loses. Our own commits of received files
+// are remembered briefly so that a change source that sees them (inotify, or a mount over the
+// base) does not send them back.
+#pragma once
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "fs/journal.hpp"
+#include "sync/change_queue.hpp"
+#include "sync/engine.hpp"
+#include "sync/paths.hpp"
+
+namespace makuo {
+
+struct AutoPushConfig {
+  int basefd = -1;
+  std::string base_path;
+  const Excludes* excludes = nullptr;
+  Duration quiet = 50ms;
+  Duration max_delay = 500ms;
+  Duration settle = 1500ms;  // after start-up, membership fills in before the first push
+};
+
+struct AutoPushStats {
+  uint64_t records = 0, pushes = 0, entries = 0, echoes = 0, failed_pushes = 0;
+};
+
+class AutoPush {
+ public:
+  AutoPush(AutoPushConfig cfg, Engine& engine, journal::Reader& reader, TimePoint now);
+  // Reads what was recorded, pushes what is due; returns when it wants to run again.
+  TimePoint run(TimePoint now);
+  // This node's receiver changed path: what it is now is not a local change.
+  void applied(const std::string& path, TimePoint now);
+  // Called when a push finished (from within the engine): run() should come soon.
+  void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
+  // Whether a push started by run() wants the engine poked.
+  bool take_started() { return std::exchange(started_, false); }
+  const AutoPushStats& stats() const { return stats_; }
+  std::vector<std::string> status_lines() const;
+
+ private:
+  struct Seen {
+    bool absent = false;
+    mode_t mode = 0;
+    uint64_t size = 0;
+    int64_t mtime = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+  };
+  void push(TimePoint now);
+  std::vector<wire::Entry> build(const std::vector<Change>& changes);
+  bool is_echo(const std::string& path, const struct stat* st);
+
+  AutoPushConfig cfg_;
+  Engine& eng_;
+  journal::Reader& reader_;
+  ChangeQueue queue_;
+  TimePoint settle_until_;
+  std::optional<uint32_t> sid_;
+  bool done_ = false, ok_ = false, started_ = false;
+  size_t inflight_entries_ = 0;
+  TimePoint inflight_since_{};
+  journal::Reader::Position read_pos_, inflight_pos_, committed_pos_;
+  std::function<void()> wake_;
+  std::unordered_map<std::string, Seen> echo_;
+  std::deque<std::pair<TimePoint, std::string>> echo_order_;
+  AutoPushStats stats_;
+};
+
+}  // namespace makuo
