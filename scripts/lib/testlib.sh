@@ -14,6 +14,14 @@ same_tree() {  # same_tree A B [--no-owner]
   if diff <(tree_sig "$1" "${@:3}") <(tree_sig "$2" "${@:3}") >"$MK_WORK/diff"; then return 0; fi
   head -20 "$MK_WORK/diff" >&2; return 1
 }
+wait_for() {  # wait_for SECONDS CMD...: polls CMD until it succeeds; 1 if the deadline passed
+  local t=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do [ $SECONDS -lt $t ] || return 1; sleep 0.05; done
+}
+quiet_same_tree() { diff <(tree_sig "$1" "${@:3}") <(tree_sig "$2" "${@:3}") >/dev/null 2>&1; }
+converged() {  # converged N: nodes 2..N have node 1's tree
+  local i; for i in $(seq 2 "$1"); do quiet_same_tree "$(node_base 1)" "$(node_base "$i")" || return 1; done
+}
 t_finish() {
   if [ "$T_FAILS" -gt 0 ]; then mk_log "$T_FAILS check(s) failed"; exit 1; fi
   mk_log "all checks passed"

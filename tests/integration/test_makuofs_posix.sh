@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# makuofs behaves like the file system under it: the same operations on a plain directory and
+# through a mount give the same results and errno (as root and as another user), real clients
+# work on it, and the mount's life cycle is what mount units expect.
+set -u
+. "$(dirname "$0")/../../scripts/lib/cluster.sh"
+. "$(dirname "$0")/../../scripts/lib/testlib.sh"
+need_root
+trap cluster_down EXIT
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+plain=$MK_WORK/plain
+mkdir -p "$plain"
+chmod 755 "$MK_WORK" "$plain"
+node_mount 1 allow_other || exit 1
+mnt=$(node_mnt 1)
+chmod 755 "$MK_WORK/nodes" "$MK_WORK/nodes/1" "$mnt"
+
+t_name "the same operations give the same results, errno and trees"
+python3 "$here/posix_ops.py" "$plain" >"$MK_WORK/plain.out" 2>&1
+python3 "$here/posix_ops.py" "$mnt" >"$MK_WORK/mnt.out" 2>&1
+if diff "$MK_WORK/plain.out" "$MK_WORK/mnt.out" >"$MK_WORK/diff"; then
+  ok "$(grep -vc '^tree' "$MK_WORK/plain.out") steps identical"
+else
+  fail "differences:"; head -30 "$MK_WORK/diff" >&2
+fi
+grep -q '^readdir 10000 entries: ok \[10000' "$MK_WORK/mnt.out" && ok "10,000 entries listed" || fail "readdir"
+grep -q '^unlink of an open file: ok \[b.STILL here., 0, \[\], False\]' "$MK_WORK/mnt.out" \
+  && ok "open unlinked file readable, no .fuse_hidden" || fail "unlink of an open file"
+grep -q '^path of PATH_MAX-1 bytes: ok \[4095' "$MK_WORK/mnt.out" && ok "4095-byte path" || fail "long path"
+
+t_name "permissions are the base's, and what a user creates is the user's"
+python3 "$here/posix_ops.py" "$plain" --as-user 65534:65534 >"$MK_WORK/plain-u.out" 2>&1
+python3 "$here/posix_ops.py" "$mnt" --as-user 65534:65534 >"$MK_WORK/mnt-u.out" 2>&1
+if diff "$MK_WORK/plain-u.out" "$MK_WORK/mnt-u.out" >"$MK_WORK/diff"; then
+  ok "identical as uid 65534"
+else
+  fail "differences:"; head -30 "$MK_WORK/diff" >&2
+fi
+grep -q '^user create in 1777 dir: ok 100640 65534:65534' "$MK_WORK/mnt-u.out" && ok "owned by the user" || fail "owner"
+grep -q '^user read 0600 root file: EACCES' "$MK_WORK/mnt-u.out" && ok "EACCES enforced" || fail "permissions"
+
+t_name "real clients: tar -x, rsync -a, git"
+tar -C "$repo" -cf "$MK_WORK/src.tar" --exclude=build --exclude=.git .
+mkdir -p "$plain/tar" "$mnt/tar"
+expect_rc 0 tar -C "$plain/tar" -xf "$MK_WORK/src.tar"
+expect_rc 0 tar -C "$mnt/tar" -xf "$MK_WORK/src.tar" && ok "untar through the mount"
+same_tree "$plain/tar" "$mnt/tar" && ok "untarred trees identical (modes, owners, mtimes, contents)" || fail "tar trees differ"
+expect_rc 0 rsync -a "$plain/tar/" "$mnt/rsync/" && ok "rsync into the mount"
+same_tree "$plain/tar" "$mnt/rsync" && ok "rsync tree identical" || fail "rsync tree differs"
+expect_rc 0 rsync -a --delete -c "$plain/tar/" "$mnt/rsync/"
+grep -q . "$MK_WORK/out" && fail "second rsync did something: $(head -3 "$MK_WORK/out")" || ok "second rsync: nothing to do"
+(
+  cd "$mnt/tar" && git init -q . && git add -A && git -c user.name=t -c user.email=t@t commit -qm import &&
+    echo change >>README.md && git commit -qam edit && git fsck --strict && git gc -q &&
+    [ -z "$(git status --porcelain)" ] && [ "$(git rev-list --count HEAD)" = 2 ]
+) >"$MK_WORK/git.out" 2>&1 && ok "git init/add/commit/fsck/gc" || { fail "git"; cat "$MK_WORK/git.out" >&2; }
+expect_rc 0 rm -rf "$mnt/tar" "$mnt/rsync" && [ ! -e "$mnt/tar" ] && ok "rm -rf"
+
+t_name "every change through the mount was recorded"
+segs=$(ls "$MK_WORK/nodes/1/state/journal/"*.mkj 2>/dev/null | wc -l)
+bytes=$(cat "$MK_WORK/nodes/1/state/journal/"*.mkj 2>/dev/null | wc -c)
+[ "$segs" -ge 1 ] && [ "$bytes" -gt 100000 ] && ok "$segs segment(s), $bytes bytes" || fail "journal: $segs segments, $bytes bytes"
+[ -z "$(ls "$plain"/.fuse_hidden* "$mnt"/.fuse_hidden* 2>/dev/null)" ] && ok "no .fuse_hidden files" || fail ".fuse_hidden litter"
+
+t_name "life cycle: parent exits 0 only once mounted, errors exit 1, SIGTERM unmounts"
+node_umount 1
+is_mounted "$mnt" && fail "still mounted after unmount" || ok "unmounted"
+expect_rc 1 "$MAKUO_BIN/makuofs" "$MK_WORK/nonexistent" "$mnt" && ok "missing base: exit 1"
+expect_rc 1 "$MAKUO_BIN/makuofs" "$(node_base 1)" "$MK_WORK/nomnt" -o "state_dir=$MK_WORK/st2" && ok "missing mount point: exit 1"
+expect_rc 1 "$MAKUO_BIN/makuofs" -o bogus "$(node_base 1)" "$mnt" && grep -q 'unknown mount option: bogus' "$MK_WORK/err" && ok "unknown option: exit 1 with a message"
+expect_rc 1 "$MAKUO_BIN/makuofs" -Z "$(node_base 1)" "$mnt" && ok "unknown flag: exit 1"
+expect_rc 0 "$MAKUO_BIN/makuofs" "$(node_base 1)" "$mnt" -o "state_dir=$MK_WORK/nodes/1/state,fsname=web,_netdev,nofail"
+if is_mounted "$mnt"; then ok "mounted when the parent returned 0"; else fail "not mounted after exit 0"; fi
+awk -v m="$mnt" '$2 == m {print $1, $3}' /proc/self/mounts | grep -q '^web fuse.makuofs$' && ok "fsname and subtype" || fail "$(grep "$mnt" /proc/self/mounts)"
+fspid=$(pgrep -f "^$MAKUO_BIN/makuofs $(node_base 1) $mnt" | head -1)
+[ -n "$fspid" ] && kill -TERM "$fspid"
+t=$((SECONDS + 10)); while is_mounted "$mnt" && [ $SECONDS -lt $t ]; do sleep 0.05; done
+is_mounted "$mnt" && { fail "SIGTERM did not unmount"; fusermount3 -u "$mnt"; } || ok "SIGTERM unmounted"
+
+t_name "mounted over the base directory itself"
+b=$(node_base 1)
+expect_rc 0 "$MAKUO_BIN/makuofs" "$b" "$b" -o "state_dir=$MK_WORK/nodes/1/state"
+echo over >"$b/over.txt" && [ "$(cat "$b/over.txt")" = over ] && ok "writes through a mount over itself" || fail "over itself"
+strings "$MK_WORK/nodes/1/state/journal/"*.mkj | grep -q 'over.txt' && ok "recorded" || fail "not recorded"
+fusermount3 -u "$b"; is_mounted "$b" && fail "still mounted" || ok "unmounted"
+[ "$(cat "$b/over.txt")" = over ] && ok "the file is in the base directory" || fail "file not in base"
+
+t_name "mount -t fuse.makuofs (helper found through PATH, in a private mount namespace)"
+mkdir -p "$MK_WORK/sbin" && ln -sf "$MAKUO_BIN/makuofs" "$MK_WORK/sbin/makuofs"
+unshare -m --propagation private bash -c "
+  mount --bind '$MK_WORK/sbin' /usr/local/sbin &&
+  mount -t fuse.makuofs '$b' '$mnt' -o 'state_dir=$MK_WORK/nodes/1/state,_netdev' &&
+  echo via-mount > '$mnt/m.txt' && grep -q fuse.makuofs /proc/self/mounts && umount '$mnt'
+" >"$MK_WORK/out" 2>&1 && [ "$(cat "$b/m.txt")" = via-mount ] && ok "mount -t fuse.makuofs works" || { fail "mount -t"; cat "$MK_WORK/out" >&2; }
+pkill -f "^makuofs $b $mnt" 2>/dev/null || true
+t_finish
