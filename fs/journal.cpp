@@ -150,7 +150,8 @@ std::string default_state_dir(const std::string& base) {
   return out;
 }
 
-Writer::Writer(std::string dir, std::string tag) : dir_(std::move(dir)), tag_(std::move(tag)) {}
+Writer::Writer(std::string dir, std::string tag, uint64_t segment_bytes)
+    : dir_(std::move(dir)), tag_(std::move(tag)), segment_bytes_(segment_bytes) {}
 
 Writer::~Writer() {
   if (fd_ >= 0) {
@@ -217,7 +218,7 @@ int Writer::append(const Record& r) {
   size_ += buf_.size();
   dirty_ = true;
   ++appended_;
-  if (size_ >= kSegmentBytes) return new_segment();
+  if (size_ >= segment_bytes_) return new_segment();
   return 0;
 }
 

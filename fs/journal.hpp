@@ -62,8 +62,9 @@ class Writer {
  public:
   static constexpr uint64_t kSegmentBytes = 16 << 20;
 
-  // dir: the journal directory (created if missing); tag names this writer in segment names.
-  Writer(std::string dir, std::string tag);
+  // dir: the journal directory (created if missing); tag names this writer in segment names;
+  // a segment is closed and another begun once it holds segment_bytes.
+  Writer(std::string dir, std::string tag, uint64_t segment_bytes = kSegmentBytes);
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -80,6 +81,7 @@ class Writer {
   int new_segment();
 
   std::string dir_, tag_;
+  uint64_t segment_bytes_;
   std::mutex mu_;
   int fd_ = -1;
   uint64_t size_ = 0;
