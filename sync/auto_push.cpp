@@ -46,17 +46,30 @@ void AutoPush::applied(const std::string& path, TimePoint now) {
   }
 }
 
-bool AutoPush::is_echo(const std::string& path, const struct stat* st) {
-  auto it = echo_.find(path);
+bool AutoPush::is_echo(const wire::Entry& e) {
+  if (echo_.empty()) return false;
+  if (e.kind == wire::Kind::Absent) {
+    // Our receiver removed it, or removed (or renamed away) a directory above it.
+    for (std::string_view p = e.path; !p.empty(); p = parent_of(p)) {
+      auto it = echo_.find(std::string(p));
+      if (it != echo_.end() && it->second.absent) {
+        ++stats_.echoes;
+        return true;
+      }
+    }
+    return false;
+  }
+  auto it = echo_.find(e.path);
   if (it == echo_.end()) return false;
   const Seen& s = it->second;
-  bool same = st ? !s.absent && s.mode == st->st_mode && s.size == uint64_t(st->st_size) &&
-                       s.mtime == mtime_ns(*st) && s.uid == st->st_uid && s.gid == st->st_gid
-                 : s.absent;
-  if (same) {
-    echo_.erase(it);
-    ++stats_.echoes;
-  }
+  bool same = e.kind == wire::Kind::Absent
+                  ? s.absent
+                  : !s.absent && (s.mode & S_IFMT) == type_bits(e.kind) &&
+                        (s.mode & 07777) == e.mode && s.mtime == e.mtime_ns &&
+                        (e.kind != wire::Kind::File || s.size == e.size) && s.uid == e.uid &&
+                        s.gid == e.gid;
+  // Kept until it expires: several records may name the path in separate pushes.
+  if (same) ++stats_.echoes;
   return same;
 }
 
@@ -70,11 +83,10 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
     struct stat st;
     int err = lstat_beneath(cfg_.basefd, c.path, st);
     if (err == ENOENT || err == ENOTDIR) {
-      if (is_echo(c.path, nullptr)) continue;
       wire::Entry e;
       e.kind = wire::Kind::Absent;
       e.path = c.path;
-      add(absent, std::move(e));
+      if (!is_echo(e)) add(absent, std::move(e));
       continue;
     }
     if (err) {
@@ -85,7 +97,6 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
     bool dir = S_ISDIR(st.st_mode);
     if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, c.path, dir)) continue;
     bool renamed_here = !c.from.empty() && (dir || S_ISREG(st.st_mode));
-    if (!renamed_here && !(dir && c.subtree) && is_echo(c.path, &st)) continue;
     wire::Entry e = entry_from_stat(st, c.path);
     if (S_ISLNK(st.st_mode)) {
       Fd dir(open_beneath(cfg_.basefd, parent_of(c.path), O_RDONLY | O_DIRECTORY));
@@ -97,6 +108,7 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
       target.resize(size_t(n));
       e.link = std::move(target);
     }
+    if (is_echo(e)) continue;  // our receiver put it there, and whatever is below it
     if (renamed_here) {
       e.from = c.from;
       add(renamed, std::move(e));
@@ -111,7 +123,8 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
       so.excludes = cfg_.excludes;
       ScanResult sr = scan(cfg_.basefd, so);
       for (auto& line : sr.errors) spdlog::warn("{}", line);
-      for (auto& x : sr.entries) add(present, std::move(x));
+      for (auto& x : sr.entries)
+        if (!is_echo(x)) add(present, std::move(x));
     }
   }
   std::vector<wire::Entry> out = std::move(renamed);
@@ -196,7 +209,10 @@ TimePoint AutoPush::run(TimePoint now) {
     reader_.commit(read_pos_);  // nothing in what was read needs sending
     committed_pos_ = read_pos_;
   }
-  if (!sid_ && !queue_.empty() && now >= queue_.due() && now >= settle_until_) push(now);
+  if (!sid_ && !queue_.empty() && now >= queue_.due() && now >= settle_until_) {
+    if (cfg_.hold_while_receiving && eng_.receiving_active()) return now + 50ms;
+    push(now);
+  }
   if (sid_) return now + 1s;  // done_ wakes us earlier
   if (queue_.empty()) return now + 5s;
   return std::max(queue_.due(), settle_until_);

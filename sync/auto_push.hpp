@@ -27,6 +27,9 @@ struct AutoPushConfig {
   Duration quiet = 50ms;
   Duration max_delay = 500ms;
   Duration settle = 1500ms;  // after start-up, membership fills in before the first push
+  // Wait for pushes we are receiving to finish first (when a change source sees our own
+  // writes: inotify), so that a half-received tree is never taken for a local change.
+  bool hold_while_receiving = false;
 };
 
 struct AutoPushStats {
@@ -58,7 +61,7 @@ class AutoPush {
   };
   void push(TimePoint now);
   std::vector<wire::Entry> build(const std::vector<Change>& changes);
-  bool is_echo(const std::string& path, const struct stat* st);
+  bool is_echo(const wire::Entry& e);
 
   AutoPushConfig cfg_;
   Engine& eng_;

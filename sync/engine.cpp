@@ -277,6 +277,12 @@ std::vector<std::string> Engine::session_lines() const {
   return v;
 }
 
+size_t Engine::receiving_active() const {
+  size_t n = 0;
+  for (auto& [k, s] : receiving_) n += !s->ended() || s->pending_commits() > 0;
+  return n;
+}
+
 std::vector<std::string> Engine::receive_lines() const {
   std::vector<std::string> v;
   for (auto& [k, s] : receiving_) v.push_back(s->describe());

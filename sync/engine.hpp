@@ -60,6 +60,8 @@ class Engine {
   const Committer& committer() const { return committer_; }
   std::vector<std::string> session_lines() const;
   std::vector<std::string> receive_lines() const;
+  // Pushes from other nodes still writing into our base directory.
+  size_t receiving_active() const;
   uint64_t send_rate() const { return pacer_.rate(); }  // bytes/s now; 0 = not limited
   // Called from the commit worker thread when results are ready.
   void set_wake(std::function<void()> wake) { committer_.set_wake(std::move(wake)); }

@@ -29,6 +29,7 @@
 #include "sync/paths.hpp"
 #include "sync/udp_node.hpp"
 #include "sync/version.hpp"
+#include "sync/watcher.hpp"
 
 using namespace makuo;
 
@@ -186,6 +187,7 @@ int main(int argc, char** argv) {
   if (mkdir(notify_dir.c_str(), 0700) == 0 && (ids.uid || ids.gid))
     if (chown(notify_dir.c_str(), state_uid, state_gid) != 0)
       die("state directory " + notify_dir + ": chown: " + strerror(errno));
+  if (o.watch && o.chroot) die("--watch cannot be combined with -c (chroot)");
   Excludes excludes;
   for (auto& x : o.excludes) excludes.add(x);
   std::unique_ptr<AutoPush> autopush;
@@ -250,8 +252,17 @@ int main(int argc, char** argv) {
   cc.nosend = o.nosend;
   if (o.owner_match) cc.owner_only = ids.uid ? *ids.uid : geteuid();
   cc.group_names = o.groups;
+  std::unique_ptr<Watcher> watcher;
   cc.extra_status = [&] {
-    return autopush ? autopush->status_lines() : std::vector<std::string>{};
+    std::vector<std::string> v;
+    if (autopush) v = autopush->status_lines();
+    if (watcher) {
+      auto& w = watcher->stats();
+      v.push_back("watch     : " + std::to_string(w.watched) + " directories, " +
+                  std::to_string(w.events) + " events, " + std::to_string(w.overflows) +
+                  " overflows, " + std::to_string(w.watch_failures) + " refused watches");
+    }
+    return v;
   };
   if (!o.group.empty()) cc.group_names.push_back(o.group);
 
@@ -351,6 +362,7 @@ int main(int argc, char** argv) {
   ac.excludes = &excludes;
   ac.quiet = std::chrono::milliseconds(o.quiet_ms);
   ac.max_delay = std::chrono::milliseconds(o.quiet_ms * 10);
+  ac.hold_while_receiving = o.watch;
   autopush = std::make_unique<AutoPush>(ac, engine, *reader, Clock::now());
   spdlog::info("change journal {}/journal: {} bytes to propagate", state_dir, reader->backlog());
   // The journal directory is watched so that a record is picked up as soon as it is written.
@@ -382,6 +394,35 @@ int main(int argc, char** argv) {
   };
   wait_journal();
   run_autopush();
+
+  std::unique_ptr<journal::Writer> watch_journal;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> watch_fd;
+  boost::asio::steady_timer watch_timer(io);
+  std::function<void()> wait_watch, tick_watch;
+  if (o.watch) {
+    watch_journal = std::make_unique<journal::Writer>(state_dir + "/journal", "watch");
+    if (int e = watch_journal->open())
+      die("change journal for --watch: " + std::string(strerror(e)));
+    watcher = std::make_unique<Watcher>(base, *watch_journal);
+    if (int e = watcher->start()) die("--watch: inotify on " + base + ": " + strerror(e));
+    watch_fd = std::make_unique<boost::asio::posix::stream_descriptor>(io, dup(watcher->fd()));
+    wait_watch = [&] {
+      watch_fd->async_wait(boost::asio::posix::descriptor::wait_read,
+                           [&](const boost::system::error_code& e) {
+                             if (e) return;
+                             watcher->on_readable(Clock::now());
+                             wait_watch();
+                           });
+    };
+    tick_watch = [&] {
+      watch_timer.expires_at(watcher->on_timer(Clock::now()));
+      watch_timer.async_wait([&](const boost::system::error_code& e) {
+        if (!e) tick_watch();
+      });
+    };
+    wait_watch();
+    tick_watch();
+  }
   io.run();
   return 0;
 }
