@@ -158,11 +158,15 @@ Writer::~Writer() {
     fdatasync(fd_);
     close(fd_);
   }
+  if (dirfd_ >= 0) close(dirfd_);
 }
 
 int Writer::open() {
   std::lock_guard lk(mu_);
   if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return errno;
+  // Everything below goes through the descriptor (a daemon may lose access to the path).
+  dirfd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd_ < 0) return errno;
   return new_segment();
 }
 
@@ -170,16 +174,16 @@ int Writer::new_segment() {
   char name[96];
   std::snprintf(name, sizeof name, "%016llx-%d-%u-%s", static_cast<unsigned long long>(now_ns()),
                 int(getpid()), seq_++, tag_.c_str());
-  std::string tmp = dir_ + "/." + name + ".tmp";
-  std::string final = dir_ + "/" + name + kSuffix;
+  std::string tmp = std::string(".") + name + ".tmp";
+  std::string final = std::string(name) + kSuffix;
   // Locked before it gets a name the reader looks at: it never sees it unlocked and empty.
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+  int fd = openat(dirfd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
   struct stat dst;
-  if (flock(fd, LOCK_EX) != 0 || stat(dir_.c_str(), &dst) != 0) {
+  if (flock(fd, LOCK_EX) != 0 || fstat(dirfd_, &dst) != 0) {
     int e = errno;
     close(fd);
-    unlink(tmp.c_str());
+    unlinkat(dirfd_, tmp.c_str(), 0);
     return e;
   }
   // The daemon may run as another user than the mount: the segment belongs to the directory's
@@ -187,19 +191,16 @@ int Writer::new_segment() {
   if (fchown(fd, dst.st_uid, dst.st_gid) != 0 && geteuid() == 0) {
     int e = errno;
     close(fd);
-    unlink(tmp.c_str());
+    unlinkat(dirfd_, tmp.c_str(), 0);
     return e;
   }
-  if (rename(tmp.c_str(), final.c_str()) != 0) {
+  if (renameat(dirfd_, tmp.c_str(), dirfd_, final.c_str()) != 0) {
     int e = errno;
     close(fd);
-    unlink(tmp.c_str());
+    unlinkat(dirfd_, tmp.c_str(), 0);
     return e;
   }
-  if (int d = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
-    fsync(d);
-    close(d);
-  }
+  fsync(dirfd_);
   if (fd_ >= 0) {
     fdatasync(fd_);
     close(fd_);  // releases the old segment's lock: the reader may finish and delete it

@@ -81,6 +81,7 @@ class Writer {
   int new_segment();
 
   std::string dir_, tag_;
+  int dirfd_ = -1;
   uint64_t segment_bytes_;
   std::mutex mu_;
   int fd_ = -1;

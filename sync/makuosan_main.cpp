@@ -188,6 +188,18 @@ int main(int argc, char** argv) {
     if (chown(notify_dir.c_str(), state_uid, state_gid) != 0)
       die("state directory " + notify_dir + ": chown: " + strerror(errno));
   if (o.watch && o.chroot) die("--watch cannot be combined with -c (chroot)");
+  // Watched from here, before chroot and privilege drop can take the path away from us.
+  int journal_inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (journal_inotify < 0 ||
+      inotify_add_watch(journal_inotify, (state_dir + "/journal").c_str(),
+                        IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+    die(std::string("inotify on the change journal: ") + strerror(errno));
+  std::unique_ptr<journal::Writer> watch_journal;
+  if (o.watch) {
+    watch_journal = std::make_unique<journal::Writer>(state_dir + "/journal", "watch");
+    if (int e = watch_journal->open())
+      die("change journal for --watch: " + std::string(strerror(e)));
+  }
   Excludes excludes;
   for (auto& x : o.excludes) excludes.add(x);
   std::unique_ptr<AutoPush> autopush;
@@ -365,11 +377,8 @@ int main(int argc, char** argv) {
   ac.hold_while_receiving = o.watch;
   autopush = std::make_unique<AutoPush>(ac, engine, *reader, Clock::now());
   spdlog::info("change journal {}/journal: {} bytes to propagate", state_dir, reader->backlog());
-  // The journal directory is watched so that a record is picked up as soon as it is written.
-  int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (ino < 0 || inotify_add_watch(ino, (state_dir + "/journal").c_str(),
-                                   IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
-    die(std::string("inotify on the change journal: ") + strerror(errno));
+  // A record is picked up as soon as it is written.
+  int ino = journal_inotify;
   boost::asio::posix::stream_descriptor journal_watch(io, ino);
   boost::asio::steady_timer journal_timer(io);
   std::function<void()> run_autopush = [&] {
@@ -395,14 +404,10 @@ int main(int argc, char** argv) {
   wait_journal();
   run_autopush();
 
-  std::unique_ptr<journal::Writer> watch_journal;
   std::unique_ptr<boost::asio::posix::stream_descriptor> watch_fd;
   boost::asio::steady_timer watch_timer(io);
   std::function<void()> wait_watch, tick_watch;
   if (o.watch) {
-    watch_journal = std::make_unique<journal::Writer>(state_dir + "/journal", "watch");
-    if (int e = watch_journal->open())
-      die("change journal for --watch: " + std::string(strerror(e)));
     watcher = std::make_unique<Watcher>(base, *watch_journal);
     if (int e = watcher->start()) die("--watch: inotify on " + base + ": " + strerror(e));
     watch_fd = std::make_unique<boost::asio::posix::stream_descriptor>(io, dup(watcher->fd()));
