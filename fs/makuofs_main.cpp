@@ -19,6 +19,7 @@
 
 #include "fs/invalidator.hpp"
 #include "fs/journal.hpp"
+#include "fs/kernel_init.hpp"
 #include "fs/passthrough.hpp"
 #include "sync/version.hpp"
 
@@ -246,6 +247,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  if (makuo::fs::negotiate_killpriv_v2(se) != 0)
+    std::fprintf(stderr,
+                 "makuofs: warning: cannot wrap the FUSE device; every write will cost "
+                 "an extra round trip\n");
   struct stat sst;
   stat(a.state_dir.c_str(), &sst);
   makuo::fs::Invalidator inval(se, fs.inodes(), fs.inodes().root().fd, a.state_dir + "/notify");

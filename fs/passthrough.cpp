@@ -163,6 +163,18 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
   fuse_reply_err(req, 0);
 }
 
+// We write as root, which keeps set-ID bits the base file system would clear for the caller:
+// clear them as the kernel would for a caller without CAP_FSETID (the kernel leaves it to us,
+// see kernel_init.hpp).
+void kill_setid(int fd, fuse_req_t req) {
+  if (fuse_req_ctx(req)->uid == 0) return;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return;
+  mode_t m = st.st_mode & 07777;
+  mode_t kill = (m & S_ISUID) | ((m & S_ISGID) && (m & S_IXGRP) ? S_ISGID : 0);
+  if (kill) fchmod(fd, m & ~kill);
+}
+
 // ---- attributes -----------------------------------------------------------------------------
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
@@ -186,8 +198,16 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
     gid_t g = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : gid_t(-1);
     res = fchownat(i.fd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
   }
-  if (res == 0 && (valid & FUSE_SET_ATTR_SIZE))
+  if (res == 0 && (valid & FUSE_SET_ATTR_SIZE)) {
     res = fi ? ftruncate(int(fi->fh), attr->st_size) : truncate(pp.s, attr->st_size);
+    if (res == 0 && (valid & FUSE_SET_ATTR_KILL_SUID)) {
+      int fd = fi ? int(fi->fh) : open(pp.s, O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        kill_setid(fd, req);
+        if (!fi) close(fd);
+      }
+    }
+  }
   if (res == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
     timespec tv[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
     if (valid & FUSE_SET_ATTR_ATIME_NOW)
@@ -259,7 +279,13 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, errno);
     return;
   }
-  if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) i.dirty = true;
+  bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+  if ((fi->flags & O_TRUNC) && writing) {
+    i.dirty = true;
+    kill_setid(fd, req);
+  }
+  // Closing a file only read needs no word from us: spare the kernel the FLUSH round trip.
+  fi->noflush = !writing;
   fi->fh = uint64_t(fd);
   if (fuse_reply_open(req, fi) != 0) close(fd);
 }
@@ -304,6 +330,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fu
     return;
   }
   node(req, ino).dirty = true;
+  kill_setid(int(fi->fh), req);
   fuse_reply_write(req, size_t(n));
 }
 
@@ -409,6 +436,59 @@ void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_in
     fuse_reply_buf(req, buf.data(), used);
 }
 
+// As readdir, with each entry looked up: one round trip instead of one per name for "ls -l",
+// "rm -rf" and tar (the kernel asks for it when it sees them coming, FUSE_CAP_READDIRPLUS_AUTO).
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Passthrough& fs = self(req);
+  int dirfd = node(req, ino).fd;
+  auto* d = reinterpret_cast<DirHandle*>(fi->fh);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  if (off != d->offset) {
+    seekdir(d->dp, off);
+    d->entry = nullptr;
+    d->offset = off;
+  }
+  int err = 0;
+  for (;;) {
+    if (!d->entry) {
+      errno = 0;
+      d->entry = readdir(d->dp);
+      if (!d->entry) {
+        err = errno;
+        break;
+      }
+    }
+    const char* name = d->entry->d_name;
+    fuse_entry_param e{};
+    bool dot = !std::strcmp(name, ".") || !std::strcmp(name, "..");
+    if (dot) {
+      e.attr.st_ino = d->entry->d_ino;
+      e.attr.st_mode = mode_t(d->entry->d_type) << 12;
+    } else if (int lerr = fs.entry_for(dirfd, name, e)) {
+      if (lerr == ENOENT) {  // gone since it was listed
+        d->entry = nullptr;
+        continue;
+      }
+      err = lerr;
+      break;
+    }
+    off_t next = d->entry->d_off;
+    size_t n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name, &e, next);
+    if (n > size - used) {
+      if (!dot) fs.inodes().forget(e.ino, 1);  // the kernel will not hold this lookup
+      break;
+    }
+    used += n;
+    d->entry = nullptr;
+    d->offset = next;
+  }
+  if (err && used == 0)
+    fuse_reply_err(req, err);
+  else
+    fuse_reply_buf(req, buf.data(), used);
+}
+
 void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* d = reinterpret_cast<DirHandle*>(fi->fh);
   closedir(d->dp);
@@ -501,6 +581,8 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     conn->want |= FUSE_CAP_WRITEBACK_CACHE;
   else
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  if (conn->capable & FUSE_CAP_READDIRPLUS)
+    conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
   if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   // Locks stay in the kernel: correct on one host, which is all a local mount promises.
@@ -531,6 +613,7 @@ fuse_lowlevel_ops make_ops() {
   o.fsync = op_fsync;
   o.opendir = op_opendir;
   o.readdir = op_readdir;
+  o.readdirplus = op_readdirplus;
   o.releasedir = op_releasedir;
   o.fsyncdir = op_fsyncdir;
   o.statfs = op_statfs;

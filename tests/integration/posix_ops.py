@@ -76,6 +76,20 @@ def user_steps():
     step("user write setgid own file", lambda: write("pub/sg", b"1", mode=0o2755))
     step("user append own file", lambda: write("pub/mine", b"more", os.O_WRONLY | os.O_APPEND))
 
+    def setid_cleared(how):
+        write("pub/suid", b"0123456789", mode=0o755)
+        os.chmod("pub/suid", 0o6775)
+        if how == "write":
+            write("pub/suid", b"x", os.O_WRONLY)
+        elif how == "truncate":
+            os.truncate("pub/suid", 3)
+        else:
+            write("pub/suid", b"", os.O_WRONLY | os.O_TRUNC)
+        return desc("pub/suid")
+    step("user write clears set-ID bits", lambda: setid_cleared("write"))
+    step("user truncate clears set-ID bits", lambda: setid_cleared("truncate"))
+    step("user O_TRUNC clears set-ID bits", lambda: setid_cleared("otrunc"))
+
 
 def root_steps():
     step("create", lambda: write("f", b"hello"))
@@ -114,6 +128,7 @@ def root_steps():
     step("read through symlink", lambda: read("sl"))
     step("read dangling symlink", lambda: read("sl2"))
     step("chmod", lambda: (os.chmod("n2", 0o4751), desc("n2"))[1])
+    step("root write keeps set-ID bits", lambda: write("n2", b"N2", os.O_WRONLY))
     step("chown", lambda: (os.chown("n2", 1234, 5678), desc("n2"))[1])
     step("lchown symlink", lambda: (os.lchown("sl", 42, 43), desc("sl"))[1])
     step("utimens ns", lambda: (os.utime("n2", ns=(1000000123, 1700000000987654321)),

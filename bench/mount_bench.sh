@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# makuofs against the plain base directory on the same file system: the same workloads, median
+# of RUNS (3), one table. Usage (root): bench/mount_bench.sh [--quick] [--runs N]
+#   seq-write   1 GiB, bs=1M, fsync included        cold-read  the same file, caches dropped
+#   rand-write  fio 4k random writes, buffered      create     10,000 x 4 KiB files
+#   delete      rm -rf of those                     untar      /usr/share/doc    rm-untar  rm -rf
+# Variants: plain, mount (makuofs defaults), mount-wb (-o writeback). Needs fio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=3 size_mb=1024 files=10000 fio_secs=5
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) runs=1 size_mb=256 files=2000 fio_secs=2 ;;
+    --runs) runs=$2; shift ;;
+    *) echo "usage: $0 [--quick] [--runs N]" >&2; exit 1 ;;
+  esac
+  shift
+done
+[ "$(id -u)" = 0 ] || { echo "$0: run as root (drops caches, mounts)" >&2; exit 1; }
+command -v fio >/dev/null || { echo "$0: needs fio (apt-get install fio)" >&2; exit 1; }
+bin=${MAKUO_BIN:-build}
+W=$(mktemp -d /var/tmp/makuo-mount-bench.XXXXXX)
+fspid=
+cleanup() {
+  for m in "$W/mnt"; do mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }; done
+  [ -n "$fspid" ] && kill "$fspid" 2>/dev/null || true
+  if ! grep -q " $W/" /proc/self/mounts; then rm -rf "$W"; fi
+}
+trap cleanup EXIT
+mkdir -p "$W/plain" "$W/base" "$W/mnt" "$W/state"
+tar -C /usr/share -cf "$W/doc.tar" doc 2>/dev/null || true
+docfiles=$(tar -tf "$W/doc.tar" | wc -l)
+
+mount_fs() {  # mount_fs [OPTS]
+  "$bin/makuofs" -f "$W/base" "$W/mnt" -o "state_dir=$W/state${1:+,$1}" >"$W/makuofs.log" 2>&1 &
+  fspid=$!
+  local t=$((SECONDS + 10))
+  until mountpoint -q "$W/mnt"; do [ $SECONDS -lt $t ] || { cat "$W/makuofs.log"; exit 1; }; sleep 0.05; done
+}
+umount_fs() {
+  fusermount3 -u "$W/mnt"
+  wait "$fspid" 2>/dev/null || true
+  fspid=
+  rm -rf "$W/state/journal"  # the journal of a benchmark is not worth propagating
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.3f", b-a}'; }
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+declare -A R
+measure() {  # measure VARIANT DIR: one run of every workload, appended to R[workload,variant]
+  local v=$1 d=$2 t
+  rm -rf "${d:?}"/* 2>/dev/null || true
+  sync
+  t=$(now); dd if=/dev/zero of="$d/seq" bs=1M count="$size_mb" conv=fsync status=none; R[seq-write,$v]+="$(elapsed "$t") "
+  drop_caches
+  t=$(now); dd if="$d/seq" of=/dev/null bs=1M status=none; R[cold-read,$v]+="$(elapsed "$t") "
+  rm -f "$d/seq"
+  fio --name=rw --filename="$d/fio" --size=256M --bs=4k --rw=randwrite --ioengine=psync \
+    --runtime="$fio_secs" --time_based --output-format=json >"$W/fio.json" 2>/dev/null
+  R[rand-write-iops,$v]+="$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["jobs"][0]["write"]["iops"]))' "$W/fio.json") "
+  rm -f "$d/fio"
+  sync
+  t=$(now)
+  python3 - "$d/many" "$files" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+os.mkdir(d)
+block = b"x" * 4096
+for i in range(n):
+    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+        f.write(block)
+PY
+  R[create,$v]+="$(elapsed "$t") "
+  t=$(now); rm -rf "$d/many"; R[delete,$v]+="$(elapsed "$t") "
+  sync
+  t=$(now); mkdir "$d/doc" && tar -C "$d/doc" -xf "$W/doc.tar"; R[untar,$v]+="$(elapsed "$t") "
+  t=$(now); rm -rf "$d/doc"; R[rm-untar,$v]+="$(elapsed "$t") "
+}
+
+for r in $(seq 1 "$runs"); do
+  echo "run $r/$runs: plain" >&2
+  measure plain "$W/plain"
+  echo "run $r/$runs: mount" >&2
+  mount_fs; measure mount "$W/mnt"; umount_fs
+  echo "run $r/$runs: mount -o writeback" >&2
+  mount_fs writeback; measure mount-wb "$W/mnt"; umount_fs
+done
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+echo
+echo "makuofs vs plain directory ($(uname -r), $(nproc) CPUs, ext4 under /var/tmp; median of $runs)"
+echo "seq ${size_mb} MiB; ${files} files; untar of /usr/share/doc = ${docfiles} entries"
+printf '%-16s %10s %10s %10s %9s %9s\n' workload plain mount mount-wb "mount/pl" "wb/pl"
+for w in seq-write cold-read rand-write-iops create delete untar rm-untar; do
+  p=$(echo "${R[$w,plain]}" | median); m=$(echo "${R[$w,mount]}" | median); b=$(echo "${R[$w,mount-wb]}" | median)
+  printf '%-16s %10s %10s %10s %9s %9s\n' "$w" "$p" "$m" "$b" \
+    "$(awk -v a="$m" -v b="$p" 'BEGIN{printf "%.2fx", a/b}')" "$(awk -v a="$b" -v b="$p" 'BEGIN{printf "%.2fx", a/b}')"
+done
+echo "(seconds, except rand-write-iops; for throughput and IOPS a ratio above 1 is better, for times below 1)"
