@@ -4,7 +4,10 @@
 #   seq-write   1 GiB, bs=1M, fsync included        cold-read  the same file, caches dropped
 #   rand-write  fio 4k random writes, buffered      create     10,000 x 4 KiB files
 #   delete      rm -rf of those                     untar      /usr/share/doc    rm-untar  rm -rf
-# Variants: plain, mount (makuofs defaults), mount-wb (-o writeback). Needs fio.
+# Variants: plain, mount (makuofs defaults), mount-wb (-o writeback). Every variant and run gets
+# a freshly made ext4 file system (a loop-mounted image under /var/tmp): ext4's inode allocator
+# slows down after many recent deletions, which would otherwise favour whoever runs first.
+# Needs fio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=3 size_mb=1024 files=10000 fio_secs=5
@@ -22,17 +25,25 @@ bin=${MAKUO_BIN:-build}
 W=$(mktemp -d /var/tmp/makuo-mount-bench.XXXXXX)
 fspid=
 cleanup() {
-  for m in "$W/mnt"; do mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }; done
+  for m in "$W/mnt" "$W/fs"; do mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }; done
   [ -n "$fspid" ] && kill "$fspid" 2>/dev/null || true
   if ! grep -q " $W/" /proc/self/mounts; then rm -rf "$W"; fi
 }
 trap cleanup EXIT
-mkdir -p "$W/plain" "$W/base" "$W/mnt" "$W/state"
+mkdir -p "$W/fs" "$W/mnt" "$W/state"
+fresh_fs() {  # a new, empty ext4 at $W/fs
+  mountpoint -q "$W/fs" && umount "$W/fs"
+  rm -f "$W/ext4.img"
+  truncate -s $(( size_mb * 2 + 3072 ))M "$W/ext4.img"
+  mkfs.ext4 -q -F "$W/ext4.img"
+  mount -o loop "$W/ext4.img" "$W/fs"
+  mkdir -p "$W/fs/plain" "$W/fs/base"
+}
 tar -C /usr/share -cf "$W/doc.tar" doc 2>/dev/null || true
 docfiles=$(tar -tf "$W/doc.tar" | wc -l)
 
 mount_fs() {  # mount_fs [OPTS]
-  "$bin/makuofs" -f "$W/base" "$W/mnt" -o "state_dir=$W/state${1:+,$1}" >"$W/makuofs.log" 2>&1 &
+  "$bin/makuofs" -f "$W/fs/base" "$W/mnt" -o "state_dir=$W/state${1:+,$1}" >"$W/makuofs.log" 2>&1 &
   fspid=$!
   local t=$((SECONDS + 10))
   until mountpoint -q "$W/mnt"; do [ $SECONDS -lt $t ] || { cat "$W/makuofs.log"; exit 1; }; sleep 0.05; done
@@ -80,16 +91,16 @@ PY
 
 for r in $(seq 1 "$runs"); do
   echo "run $r/$runs: plain" >&2
-  measure plain "$W/plain"
+  fresh_fs; measure plain "$W/fs/plain"
   echo "run $r/$runs: mount" >&2
-  mount_fs; measure mount "$W/mnt"; umount_fs
+  fresh_fs; mount_fs; measure mount "$W/mnt"; umount_fs
   echo "run $r/$runs: mount -o writeback" >&2
-  mount_fs writeback; measure mount-wb "$W/mnt"; umount_fs
+  fresh_fs; mount_fs writeback; measure mount-wb "$W/mnt"; umount_fs
 done
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 echo
-echo "makuofs vs plain directory ($(uname -r), $(nproc) CPUs, ext4 under /var/tmp; median of $runs)"
+echo "makuofs vs plain directory ($(uname -r), $(nproc) CPUs, fresh ext4 on a loop device per run; median of $runs)"
 echo "seq ${size_mb} MiB; ${files} files; untar of /usr/share/doc = ${docfiles} entries"
 printf '%-16s %10s %10s %10s %9s %9s\n' workload plain mount mount-wb "mount/pl" "wb/pl"
 for w in seq-write cold-read rand-write-iops create delete untar rm-untar; do

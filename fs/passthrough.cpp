@@ -642,7 +642,15 @@ std::string Passthrough::rel_path(const Inode& i) {
   if (&i == &inodes_.root()) return {};
   char buf[PATH_MAX + 1];
   ssize_t n = readlink(ProcPath(i.fd).s, buf, PATH_MAX);
-  if (n < 0) return "\x01";
+  if (n < 0 || n == PATH_MAX) {
+    // The kernel names objects up to PATH_MAX bytes from the root; deeper ones are changed
+    // but cannot be recorded. Say so (msync -r still sends them: it walks relative paths).
+    ++journal_errors_;
+    int64_t now = now_ns(), last = last_error_log_.load();
+    if (now - last > 1000000000 && last_error_log_.compare_exchange_strong(last, now))
+      spdlog::error("change not recorded: its absolute path is longer than {} bytes", PATH_MAX);
+    return "\x01";
+  }
   std::string p(buf, size_t(n));
   if (p.ends_with(" (deleted)")) {
     struct stat st;

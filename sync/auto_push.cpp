@@ -76,6 +76,9 @@ bool AutoPush::is_echo(const wire::Entry& e) {
 std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
   std::vector<wire::Entry> renamed, present, absent;
   std::set<std::string> seen;
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t now_ns = int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
   auto add = [&](std::vector<wire::Entry>& to, wire::Entry e) {
     if (seen.insert(e.path).second) to.push_back(std::move(e));
   };
@@ -86,6 +89,7 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
       wire::Entry e;
       e.kind = wire::Kind::Absent;
       e.path = c.path;
+      e.mtime_ns = now_ns;
       if (!is_echo(e)) add(absent, std::move(e));
       continue;
     }
@@ -147,6 +151,7 @@ void AutoPush::push(TimePoint now) {
     return;
   }
   req.entries = std::move(entries);
+  req.flags = wire::kAuto;
   req.loglevel = 1;
   inflight_entries_ = req.entries.size();
   inflight_since_ = now;

@@ -102,6 +102,9 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
     }
     return e.hash && h.digest() == *e.hash ? wire::Code::CheckOk : wire::Code::CheckNg;
   }
+  if ((flags_ & wire::kAuto) && exists && !S_ISDIR(st.st_mode) && e.kind != wire::Kind::Dir &&
+      mtime_ns(st) > e.mtime_ns)
+    return wire::Code::Newer;  // a later write here wins over this one (DESIGN.md "Semantics")
   if (!e.from.empty() && !dry() && try_rename(e, exists, st) == 0) {
     lstat_beneath(cfg_.basefd, e.path, st);
     exists = true;

@@ -145,6 +145,9 @@ void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t
     case wire::Code::ReadOnly:
       sink_.line(3, "skipro " + where);
       break;
+    case wire::Code::Newer:
+      sink_.line(1, "kept   " + where + " (newer there: last writer wins)");
+      break;
     case wire::Code::Done:
       sink_.line(1, "update " + where);
       break;

@@ -370,7 +370,7 @@ Error decode(std::span<const uint8_t> in, Report& m) {
   for (auto& i : m.items) {
     i.idx = r.u32();
     uint8_t c = r.u8();
-    if (c > uint8_t(Code::DoneOwnerKept)) return Error::BadValue;
+    if (c > uint8_t(Code::Newer)) return Error::BadValue;
     i.code = Code(c);
     i.err = r.u16();
   }

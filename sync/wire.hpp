@@ -78,6 +78,9 @@ constexpr uint16_t kDryRun = 1;
 constexpr uint16_t kCheck = 2;
 constexpr uint16_t kDsync = 4;
 constexpr uint16_t kRecursive = 8;
+// Automatic propagation of recorded changes: last writer wins, a receiver keeps a version with
+// a later mtime (an Absent entry's mtime_ns is when the deletion was pushed).
+constexpr uint16_t kAuto = 16;
 
 struct Manifest {
   uint32_t sid = 0;
@@ -102,6 +105,7 @@ enum class Code : uint8_t {
   Deleted = 7,        // sync of an absent path removed it
   ReadOnly = 8,       // receiver runs with -r
   DoneOwnerKept = 9,  // committed, but the receiver is not root: the owner was not applied
+  Newer = 10,         // kAuto: the receiver's version is more recent; it keeps it
 };
 bool is_final(Code c, bool dry_run);
 

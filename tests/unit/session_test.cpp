@@ -187,6 +187,25 @@ TEST(Session, UnchangedFilesAreNotSentAgain) {
   EXPECT_TRUE(has_line(*second, "skip   n1:a/b/big"));
 }
 
+TEST(Session, AutomaticPushesLetTheLastWriterWin) {
+  Sim sim(3, {});
+  auto b0 = sim.node(0).base, b1 = sim.node(1).base;
+  write_file(b0 / "f", 100, 1);
+  write_file(b1 / "f", 200, 2);  // node 1 wrote it later
+  struct timespec older[2] = {{0, UTIME_OMIT}, {1000, 0}}, newer[2] = {{0, UTIME_OMIT}, {2000, 0}};
+  utimensat(AT_FDCWD, (b0 / "f").c_str(), older, 0);
+  utimensat(AT_FDCWD, (b1 / "f").c_str(), newer, 0);
+  auto out = push(sim, wire::kAuto);
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_TRUE(out->ok);
+  EXPECT_EQ(fs::file_size(b1 / "f"), 200u);  // kept
+  EXPECT_TRUE(has_line(*out, "kept   n1:f (newer there"));
+  EXPECT_EQ(fs::file_size(sim.node(2).base / "f"), 100u);  // node 2 had nothing: it takes it
+  auto authoritative = push(sim);                           // msync: the sender's version wins
+  ASSERT_TRUE(sim.run_until([&] { return authoritative->done; }, 30s));
+  EXPECT_EQ(fs::file_size(b1 / "f"), 100u);
+}
+
 TEST(Session, DryRunChangesNothing) {
   Sim sim(3, {});
   make_tree(sim.node(0).base);
