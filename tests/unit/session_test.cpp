@@ -201,7 +201,7 @@ TEST(Session, AutomaticPushesLetTheLastWriterWin) {
   EXPECT_EQ(fs::file_size(b1 / "f"), 200u);  // kept
   EXPECT_TRUE(has_line(*out, "kept   n1:f (newer there"));
   EXPECT_EQ(fs::file_size(sim.node(2).base / "f"), 100u);  // node 2 had nothing: it takes it
-  auto authoritative = push(sim);                           // msync: the sender's version wins
+  auto authoritative = push(sim);                          // msync: the sender's version wins
   ASSERT_TRUE(sim.run_until([&] { return authoritative->done; }, 30s));
   EXPECT_EQ(fs::file_size(b1 / "f"), 100u);
 }
