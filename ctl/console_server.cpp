@@ -11,6 +11,7 @@
 #include <deque>
 
 #include "ctl/console_line.hpp"
+#include "ctl/status_report.hpp"
 #include "sync/fsops.hpp"
 #include "sync/scan.hpp"
 
@@ -207,7 +208,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (c == "send" || c == "sync" || c == "dsync" || c == "check" || c == "md5") return push(tok);
     if (c == "members") return members();
-    if (c == "status") return status();
+    if (c == "status") {
+      if (tok.size() > 1 && tok[1] == "json") return status_json();
+      return status();
+    }
     if (c == "echo") {
       std::string s;
       for (size_t i = 1; i < tok.size(); ++i) s += (i > 1 ? " " : "") + tok[i];
@@ -277,6 +281,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
       write(n + " " + a + " (Ver" + ms[i].version + ")\n");
     }
     write("Total: " + std::to_string(ms.size()) + " members\n");
+    finish();
+  }
+
+  void status_json() {
+    StatusReport r = collect_status(srv_.engine(), srv_.node(), srv_.config().base_path,
+                                    srv_.config().started, Clock::now());
+    if (srv_.config().extra_report) srv_.config().extra_report(r);
+    write(to_json(r) + "\n");
     finish();
   }
 
@@ -412,7 +424,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool scan_failed = !sr.errors.empty();
     auto self = shared_from_this();
     SessionSink sink;
-    sink.line = [this, self](int level, const std::string& l) { line(level, l); };
+    sink.line = [this, self](int level, const std::string& l) {
+      if (level <= 1) spdlog::debug("push: {}", l);  // the daemon's log at -d 1
+      line(level, l);
+    };
     sink.done = [this, self, scan_failed](bool ok) {
       if (!ok || scan_failed) spdlog::debug("console: '{}' finished with errors", cmdline_);
       asio::post(sock_.get_executor(), [this, self] {

@@ -13,6 +13,8 @@
 
 namespace makuo::ctl {
 
+struct StatusReport;
+
 struct ConsoleConfig {
   std::string listen_addr = "127.0.0.1";
   uint16_t port = 5000;
@@ -27,6 +29,8 @@ struct ConsoleConfig {
   std::optional<uid_t> owner_only;                         // -O
   std::vector<std::string> group_names;                    // -g/-G names usable with send -g
   std::function<std::vector<std::string>()> extra_status;  // more "status" lines
+  std::function<void(StatusReport&)> extra_report;         // more "status json" facts
+  TimePoint started{};
 };
 
 class Connection;

@@ -40,6 +40,7 @@ void usage(FILE* out) {
           "  --exclude=PATTERN  # skip matching paths (repeatable)\n"
           "  --exclude-from=FILE # patterns, one per line (- = stdin)\n"
           "  --status           # daemon status\n"
+          "  --json             # with --status: one JSON document (members, pushes, counters)\n"
           "  --members          # cluster members\n"
           "  --progress         # live progress line on a terminal\n"
           "  -h, --help         # this help\n"
@@ -196,7 +197,18 @@ int main(int argc, char** argv) {
   int loglevel = 0;
   bool del = false, progress = false, single = false;
   std::vector<std::string> excludes;
-  enum { kStatus = 256, kMembers, kCheck, kSync, kDelete, kExclude, kExcludeFrom, kProgress };
+  enum {
+    kStatus = 256,
+    kMembers,
+    kCheck,
+    kSync,
+    kDelete,
+    kExclude,
+    kExcludeFrom,
+    kProgress,
+    kJson
+  };
+  bool json = false;
   static const option longs[] = {{"status", no_argument, nullptr, kStatus},
                                  {"members", no_argument, nullptr, kMembers},
                                  {"check", no_argument, nullptr, kCheck},
@@ -205,6 +217,7 @@ int main(int argc, char** argv) {
                                  {"exclude", required_argument, nullptr, kExclude},
                                  {"exclude-from", required_argument, nullptr, kExcludeFrom},
                                  {"progress", no_argument, nullptr, kProgress},
+                                 {"json", no_argument, nullptr, kJson},
                                  {"help", no_argument, nullptr, 'h'},
                                  {"version", no_argument, nullptr, 'V'},
                                  {nullptr, 0, nullptr, 0}};
@@ -241,6 +254,9 @@ int main(int argc, char** argv) {
         break;
       case kProgress:
         progress = true;
+        break;
+      case kJson:
+        json = true;
         break;
       case 'r':
         mopt += " -r";
@@ -284,6 +300,14 @@ int main(int argc, char** argv) {
         usage(stderr);
         return 1;
     }
+  }
+  if (json) {
+    if (mcmd != "status") {
+      fprintf(stderr, "msync: --json works only with --status\n");
+      usage(stderr);
+      return 1;
+    }
+    mcmd = "status json";
   }
   bool send_mode = mcmd == "send" || mcmd == "sync";
   if (del && !send_mode) {

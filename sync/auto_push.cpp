@@ -159,11 +159,10 @@ void AutoPush::push(TimePoint now) {
   ++stats_.pushes;
   SessionSink sink;
   sink.line = [](int level, const std::string& line) {
+    // One line per file pushed at -d 1; skipped files are not worth a line.
     if (line.rfind("error", 0) == 0)
       spdlog::warn("propagate: {}", line);
     else if (level <= 1)
-      spdlog::info("propagate: {}", line);
-    else
       spdlog::debug("propagate: {}", line);
   };
   sink.done = [this](bool ok) {

@@ -239,6 +239,7 @@ TimePoint Engine::on_timer(TimePoint now) {
     SendSession& s = *it->second;
     if (!blocked && !s.pump(now, pacer_, net_)) blocked = true;
     if (s.finished()) {
+      stats_.repair_blocks += s.repair_blocks();
       it = sending_.erase(it);
       continue;
     }
@@ -263,6 +264,7 @@ void Engine::cancel_session(uint32_t sid) {
   auto it = sending_.find(sid);
   if (it == sending_.end()) return;
   it->second->abort(net_);
+  stats_.repair_blocks += it->second->repair_blocks();
   sending_.erase(it);
 }
 
@@ -275,6 +277,19 @@ std::vector<std::string> Engine::session_lines() const {
   std::vector<std::string> v;
   for (auto& [sid, s] : sending_) v.push_back(s->describe());
   return v;
+}
+
+std::vector<SendInfo> Engine::send_info(TimePoint now) const {
+  std::vector<SendInfo> v;
+  for (auto& [sid, s] : sending_)
+    v.push_back({sid, s->entries(), s->progress(), s->target_names(), now - s->started()});
+  return v;
+}
+
+uint64_t Engine::repair_blocks() const {
+  uint64_t n = stats_.repair_blocks;
+  for (auto& [sid, s] : sending_) n += s->repair_blocks();
+  return n;
 }
 
 size_t Engine::receiving_active() const {

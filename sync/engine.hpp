@@ -32,6 +32,15 @@ struct EngineStats {
   uint64_t drop_truncated = 0, drop_magic = 0, drop_makuosan = 0, drop_version = 0,
            drop_malformed = 0, drop_unknown_session = 0, drop_too_many_sessions = 0;
   uint64_t sessions_sent = 0, sessions_received = 0;
+  uint64_t repair_blocks = 0;  // of finished pushes; repair_blocks() adds the running ones
+};
+
+struct SendInfo {
+  uint32_t sid = 0;
+  size_t entries = 0;
+  Progress progress;
+  std::vector<std::string> targets;
+  Duration age{};
 };
 
 class Engine {
@@ -59,6 +68,8 @@ class Engine {
   const RecvStats& recv_stats() const { return rstats_; }
   const Committer& committer() const { return committer_; }
   std::vector<std::string> session_lines() const;
+  std::vector<SendInfo> send_info(TimePoint now) const;
+  uint64_t repair_blocks() const;
   std::vector<std::string> receive_lines() const;
   // Pushes from other nodes still writing into our base directory.
   size_t receiving_active() const;

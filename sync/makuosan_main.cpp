@@ -19,6 +19,7 @@
 #include <random>
 
 #include "ctl/console_server.hpp"
+#include "ctl/status_report.hpp"
 #include "fs/journal.hpp"
 #include "sync/auto_push.hpp"
 #include "sync/crypto.hpp"
@@ -27,6 +28,7 @@
 #include "sync/mount_notify.hpp"
 #include "sync/options.hpp"
 #include "sync/paths.hpp"
+#include "sync/sd_notify.hpp"
 #include "sync/udp_node.hpp"
 #include "sync/version.hpp"
 #include "sync/watcher.hpp"
@@ -41,9 +43,10 @@ namespace {
   exit(1);
 }
 
+// -d 0: events and problems; 1-8: also a line per file pushed (debug); 9: every packet (trace).
 spdlog::level::level_enum level_for(int d) {
   if (d >= 9) return spdlog::level::trace;
-  if (d >= 2) return spdlog::level::debug;
+  if (d >= 1) return spdlog::level::debug;
   return spdlog::level::info;
 }
 
@@ -265,6 +268,31 @@ int main(int argc, char** argv) {
   if (o.owner_match) cc.owner_only = ids.uid ? *ids.uid : geteuid();
   cc.group_names = o.groups;
   std::unique_ptr<Watcher> watcher;
+  cc.started = Clock::now();
+  cc.extra_report = [&](ctl::StatusReport& r) {
+    if (autopush) {
+      auto& a = autopush->stats();
+      r.add("makuo_journal_backlog_bytes", "Recorded changes not yet propagated (bytes)",
+            double(reader->backlog()), false);
+      r.add("makuo_journal_records_total", "Change records read from the journal",
+            double(a.records));
+      r.add("makuo_propagate_pushes_total", "Pushes of recorded changes", double(a.pushes));
+      r.add("makuo_propagate_paths_total", "Paths in pushes of recorded changes",
+            double(a.entries));
+      r.add("makuo_propagate_echoes_total", "Changes skipped as our own receiver's writes",
+            double(a.echoes));
+    }
+    if (watcher) {
+      auto& w = watcher->stats();
+      r.add("makuo_watch_directories", "Directories watched with inotify", double(w.watched),
+            false);
+      r.add("makuo_watch_events_total", "inotify events", double(w.events));
+      r.add("makuo_watch_overflows_total", "inotify queue overflows (each answered by a rescan)",
+            double(w.overflows));
+      r.add("makuo_watch_refused_total", "Directories the watch table refused",
+            double(w.watch_failures));
+    }
+  };
   cc.extra_status = [&] {
     std::vector<std::string> v;
     if (autopush) v = autopush->status_lines();
@@ -349,6 +377,7 @@ int main(int argc, char** argv) {
   stop_signals.async_wait([&](const boost::system::error_code& e, int sig) {
     if (e) return;
     spdlog::info("signal {}: stopping", sig);
+    sd_notify_message("STOPPING=1");
     engine.stop(Clock::now());
     if (console) console->close();
     io.stop();
@@ -404,6 +433,26 @@ int main(int argc, char** argv) {
   wait_journal();
   run_autopush();
 
+  // --metrics-file: the same counters as "status json", for node_exporter's textfile collector.
+  boost::asio::steady_timer metrics_timer(io);
+  std::function<void()> write_metrics = [&] {
+    ctl::StatusReport r = ctl::collect_status(engine, *node, base, cc.started, Clock::now());
+    if (cc.extra_report) cc.extra_report(r);
+    std::string tmp = o.metrics_file + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << ctl::to_prometheus(r);
+      if (!f) spdlog::warn("metrics file {}: cannot write", tmp);
+    }
+    if (rename(tmp.c_str(), o.metrics_file.c_str()) != 0)
+      spdlog::warn("metrics file {}: {}", o.metrics_file, strerror(errno));
+    metrics_timer.expires_after(std::chrono::seconds(5));
+    metrics_timer.async_wait([&](const boost::system::error_code& e) {
+      if (!e) write_metrics();
+    });
+  };
+  if (!o.metrics_file.empty()) write_metrics();
+
   std::unique_ptr<boost::asio::posix::stream_descriptor> watch_fd;
   boost::asio::steady_timer watch_timer(io);
   std::function<void()> wait_watch, tick_watch;
@@ -428,6 +477,9 @@ int main(int argc, char** argv) {
     wait_watch();
     tick_watch();
   }
+  // Sockets bound, membership announced, journal and console up: systemd may go on.
+  sd_notify_message("READY=1\nSTATUS=" + std::to_string(engine.members().size()) +
+                    " members at start");
   io.run();
   return 0;
 }

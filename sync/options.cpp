@@ -16,7 +16,8 @@ void print_daemon_usage(FILE* out) {
           "makuosan version %s (makuo: multicast file sync, successor of makuosan 1.3.6)\n"
           "\n"
           "usage: makuosan [OPTION]\n"
-          "  -d num       # loglevel 0-9 (SIGUSR1 +1, SIGUSR2 -1)\n"
+          "  -d num       # loglevel 0-9 (SIGUSR1 +1, SIGUSR2 -1): 0 events and problems,\n"
+          "               # 1 also a line per file pushed or received, 9 every packet\n"
           "  -u uid       # user (daemon drops to it after binding its sockets)\n"
           "  -g gid       # group\n"
           "  -G gid,...   # supplementary groups (also the names send -g accepts)\n"
@@ -54,6 +55,8 @@ void print_daemon_usage(FILE* out) {
           "                   # (default: 50; at most 10x that under constant writes)\n"
           "  --watch          # record changes made to the base directory with inotify too\n"
           "                   # (for servers without a makuofs mount)\n"
+          "  --metrics-file PATH # write the counters in Prometheus text format to PATH\n"
+          "                   # every 5 s (atomically; node_exporter textfile collector)\n"
           "  --mtu BYTES      # path MTU; data blocks are sized to fit it (default: 1500)\n"
           "  --timeout SEC    # drop a target that does not answer a push (default: 10)\n"
           "  --loop           # hear our own multicast (several daemons on one host)\n"
@@ -115,7 +118,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
     if (!to_int(e, 0, 1 << 30, v)) return bad("MAKUOSAN_SNDBUF", e);
     o.sndbuf = int(v);
   }
-  enum { kName = 256, kStateDir, kMtu, kLoop, kTimeout, kExclude, kQuiet, kWatch };
+  enum { kName = 256, kStateDir, kMtu, kLoop, kTimeout, kExclude, kQuiet, kWatch, kMetrics };
   static const option longs[] = {{"chroot", no_argument, nullptr, 'c'},
                                  {"core", no_argument, nullptr, 'C'},
                                  {"help", no_argument, nullptr, 'h'},
@@ -128,6 +131,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
                                  {"exclude", required_argument, nullptr, kExclude},
                                  {"quiet", required_argument, nullptr, kQuiet},
                                  {"watch", no_argument, nullptr, kWatch},
+                                 {"metrics-file", required_argument, nullptr, kMetrics},
                                  {nullptr, 0, nullptr, 0}};
   opterr = 0;
   optind = 1;
@@ -247,6 +251,10 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         break;
       case kWatch:
         o.watch = true;
+        break;
+      case kMetrics:
+        if (!*optarg) return bad("--metrics-file", optarg);
+        o.metrics_file = optarg;
         break;
       case ':':
         fprintf(stderr, "makuosan: option requires an argument: %s\n", argv[optind - 1]);

@@ -33,6 +33,7 @@ struct DaemonOptions {
   std::vector<std::string> excludes;   // --exclude: never propagated from the journal
   int quiet_ms = 50;                   // --quiet
   bool watch = false;                  // --watch
+  std::string metrics_file;            // --metrics-file
   int mtu = 1500;                      // --mtu
   bool loop = false;                   // --loop
   int target_timeout = 10;             // --timeout seconds

@@ -51,7 +51,8 @@ SendSession::SendSession(uint32_t sid, wire::NodeId self, int basefd, SessionReq
       root_(std::move(req.root)),
       excludes_(std::move(req.excludes)),
       sink_(std::move(sink)),
-      tun_(tuning) {
+      tun_(tuning),
+      started_(now) {
   for (auto& t : req.targets) {
     TargetState ts;
     ts.t = t;
@@ -442,6 +443,7 @@ bool SendSession::pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool
                              net, blocked);
       if (!sent && !blocked) return false;  // budget or pacer: this block next time
       sent_[idx].repaired_after_poll = poll_seq_;
+      ++repair_blocks_;
       ++r.first;
       if (--r.count == 0) ranges.erase(ranges.begin());
       if (blocked) return false;  // sent once the socket takes it
@@ -604,6 +606,12 @@ TimePoint SendSession::deadline(TimePoint now) const {
     if (ts.alive) t = std::min(t, ts.last_heard + tun_.target_timeout + 1ms);
   // the first pass may be waiting on answers: those arrive as packets, which pump again
   return std::max(t, now);
+}
+
+std::vector<std::string> SendSession::target_names() const {
+  std::vector<std::string> v;
+  for (auto& ts : targets_) v.push_back(ts.t.name + (ts.alive ? "" : " (dropped)"));
+  return v;
 }
 
 std::string SendSession::describe() const {

@@ -70,6 +70,10 @@ class SendSession {
   void abort(Transport& net);
   Progress progress() const { return progress_; }
   std::string describe() const;
+  TimePoint started() const { return started_; }
+  uint64_t repair_blocks() const { return repair_blocks_; }
+  size_t entries() const { return entries_.size(); }
+  std::vector<std::string> target_names() const;
   // Worst receiver's share of blocks lost since the last call (stream gaps it reported), or
   // -1 when fewer than min_blocks were sent since: the rate controller's input.
   double take_loss(uint64_t min_blocks);
@@ -165,6 +169,8 @@ class SendSession {
   bool failed_ = false;
   bool finished_ = false;
   Progress progress_;
+  TimePoint started_{};
+  uint64_t repair_blocks_ = 0;
 };
 
 }  // namespace makuo

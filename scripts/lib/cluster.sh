@@ -40,11 +40,11 @@ node_start() {
   done
 }
 
-node_pid() { cat "$MK_WORK/nodes/$1/pid" 2>/dev/null; }
+node_pid() { cat "$MK_WORK/nodes/$1/pid" 2>/dev/null || true; }
 
 # makuofs runs in the root mount namespace (it needs no network), so every shell sees the mount.
 node_mnt() { echo "$MK_WORK/nodes/$1/mnt"; }
-node_fs_pid() { cat "$MK_WORK/nodes/$1/fs.pid" 2>/dev/null; }
+node_fs_pid() { cat "$MK_WORK/nodes/$1/fs.pid" 2>/dev/null || true; }
 is_mounted() { awk -v m="$1" '$2 == m {f=1} END {exit !f}' /proc/self/mounts; }
 node_mount() {  # node_mount I [OPTS]: node I's base mounted with makuofs at node_mnt I
   local i=$1 mp t

@@ -4,7 +4,7 @@
 set -u
 . "$(dirname "$0")/../../scripts/lib/cluster.sh"
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
-MK_DAEMON_ARGS="--exclude *.log" t_cluster 3
+MK_DAEMON_ARGS="--exclude *.log -d 1" t_cluster 3  # -d 1: a log line per file pushed
 node_mount 1 || exit 1
 node_mount 2 timeout=3600 || exit 1  # long kernel caches: only invalidation can show news
 node_mount 3 || exit 1
@@ -52,6 +52,7 @@ for v in range(5):
     os.rename(tmp, os.path.join(d, "doc.txt"))
 PY
 wait_for 15 converged 3 && [ "$(cat "$b3/doc.txt")" = "version 4" ] && ok "final version everywhere" || fail "doc.txt: $(cat "$b3/doc.txt" 2>&1)"
+grep -q 'update node2:doc.txt$' "$log1" || fail "no log line for doc.txt (the check below would prove nothing)"
 grep -q 'doc.txt.swp' "$log1" && fail "the temporary was sent: $(grep doc.txt.swp "$log1" | head -2)" || ok "the temporary never travelled"
 
 t_name "excluded patterns and our temporaries never propagate"
@@ -97,6 +98,12 @@ while read -r f; do
 done <"$MK_WORK/closed"
 [ $missing -eq 0 ] && ok "all $n on node 3" || fail "$missing of $n missing on node 3"
 node_mount 1 || exit 1
+# A file whose creation was under way when makuofs died exists in node 1's base without a
+# record (its open() never returned): only a rescan would find it (catch-up, issue 5). Remove
+# such leftovers through the mount, which records and propagates that.
+for f in "$b1"/burst-*; do
+  grep -qx "$(basename "$f")" "$MK_WORK/closed" || { mk_log "unacknowledged leftover: $(basename "$f")"; rm -f "$m1/$(basename "$f")"; }
+done
 echo after >"$m1/after-remount"
 wait_for 20 converged 3 && ok "remounted, still replicating, trees identical" || { fail "not converged"; same_tree "$b1" "$b3"; }
 
