@@ -168,7 +168,8 @@ std::string to_json(const StatusReport& r) {
   }
   o += "],\"receiving\":[";
   for (size_t i = 0; i < r.receiving.size(); ++i) o += (i ? "," : "") + json_string(r.receiving[i]);
-  o += "],\"counters\":{";
+  o += "],\"catch_up\":{\"state\":" + json_string(r.catch_up) + "}";
+  o += ",\"counters\":{";
   // Labelled metrics become objects keyed by their label value.
   std::map<std::string, std::string> grouped;
   std::vector<std::string> order;

@@ -33,6 +33,7 @@ struct StatusReport {
   std::vector<MemberRow> members;
   std::vector<SendInfo> sending;
   std::vector<std::string> receiving;
+  std::string catch_up = "idle";
   std::vector<Metric> metrics;
   void add(std::string name, std::string help, double v, bool counter = true,
            std::string label_key = {}, std::string label_value = {});

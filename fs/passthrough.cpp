@@ -280,6 +280,17 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && st.st_nlink == 0 && S_ISREG(st.st_mode)) {
+    // The kernel's name led to a file the daemon has since replaced: ESTALE makes it look the
+    // name up again and open what it names now.
+    close(fd);
+    fuse_reply_err(req, ESTALE);
+    return;
+  }
+  // Held while open for writing: the daemon does not replace a file being written here (the
+  // local write is the newer one), see Committer.
+  if (writing) flock(fd, LOCK_SH | LOCK_NB);
   if ((fi->flags & O_TRUNC) && writing) {
     i.dirty = true;
     kill_setid(fd, req);
@@ -300,6 +311,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     return;
   }
   fs.set_owner(p.fd, name, fd, req, mode);
+  flock(fd, LOCK_SH | LOCK_NB);
   fuse_entry_param e{};
   if (int err = fs.entry_for(p.fd, name, e)) {
     close(fd);

@@ -3,11 +3,14 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "sync/fsops.hpp"
+#include "sync/hash.hpp"
 #include "sync/scan.hpp"
 
 namespace makuo {
@@ -15,7 +18,8 @@ namespace {
 
 constexpr Duration kEchoMemory = 10s;
 constexpr size_t kEchoMax = 200000;
-constexpr size_t kMaxQueued = 100000;  // read no further until a push took these
+constexpr size_t kMaxQueued = 100000;       // read no further until a push took these
+constexpr uint64_t kTieHashMax = 64 << 20;  // files up to this size carry their hash
 
 }  // namespace
 
@@ -25,6 +29,31 @@ AutoPush::AutoPush(AutoPushConfig cfg, Engine& engine, journal::Reader& reader, 
       reader_(reader),
       queue_(cfg_.quiet, cfg_.max_delay),
       settle_until_(now + cfg_.settle) {}
+
+// A deletion is remembered as soon as it is read, not when it is pushed: a catch-up push
+// arriving meanwhile must not bring back what was just deleted here.
+void AutoPush::note_deletion(const journal::Record& r) {
+  if (!cfg_.tombstones) return;
+  using journal::Op;
+  switch (r.op) {
+    case Op::Unlink:
+    case Op::Rmdir:
+      cfg_.tombstones->add(r.path, r.time_ns);
+      break;
+    case Op::Rename:
+      cfg_.tombstones->add(r.path, r.time_ns);
+      cfg_.tombstones->erase(r.to);
+      break;
+    case Op::Create:
+    case Op::Mkdir:
+    case Op::Symlink:
+    case Op::Link:
+      cfg_.tombstones->erase(r.path);
+      break;
+    default:
+      break;
+  }
+}
 
 void AutoPush::applied(const std::string& path, TimePoint now) {
   Seen s;
@@ -40,6 +69,15 @@ void AutoPush::applied(const std::string& path, TimePoint now) {
   }
   echo_[path] = s;
   echo_order_.push_back({now, path});
+  if (cfg_.tombstones) {
+    if (s.absent) {
+      timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      cfg_.tombstones->add(path, int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec);
+    } else {
+      cfg_.tombstones->erase(path);
+    }
+  }
   while (echo_order_.size() > kEchoMax) {
     echo_.erase(echo_order_.front().second);
     echo_order_.pop_front();
@@ -90,7 +128,10 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
       e.kind = wire::Kind::Absent;
       e.path = c.path;
       e.mtime_ns = now_ns;
-      if (!is_echo(e)) add(absent, std::move(e));
+      if (!is_echo(e)) {
+        if (cfg_.tombstones) cfg_.tombstones->add(e.path, now_ns);
+        add(absent, std::move(e));
+      }
       continue;
     }
     if (err) {
@@ -100,6 +141,7 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
     }
     bool dir = S_ISDIR(st.st_mode);
     if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, c.path, dir)) continue;
+    if (cfg_.tombstones) cfg_.tombstones->erase(c.path);
     bool renamed_here = !c.from.empty() && (dir || S_ISREG(st.st_mode));
     wire::Entry e = entry_from_stat(st, c.path);
     if (S_ISLNK(st.st_mode)) {
@@ -113,6 +155,13 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
       e.link = std::move(target);
     }
     if (is_echo(e)) continue;  // our receiver put it there, and whatever is below it
+    if (S_ISREG(st.st_mode) && uint64_t(st.st_size) <= kTieHashMax) {
+      // Two nodes can write a path within one mtime tick: the content hash breaks the tie
+      // the same way everywhere (RecvSession::decide).
+      Fd f(open_beneath(cfg_.basefd, c.path, O_RDONLY));
+      Hasher h;
+      if (f && hash_fd(f.get(), 0, h) == 0) e.hash = h.digest();
+    }
     if (renamed_here) {
       e.from = c.from;
       add(renamed, std::move(e));
@@ -131,6 +180,12 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
         if (!is_echo(x)) add(present, std::move(x));
     }
   }
+  // Deepest first: a directory is removed after what was in it (see RecvSession: under last
+  // writer wins a directory goes only when empty).
+  std::stable_sort(absent.begin(), absent.end(), [](const wire::Entry& a, const wire::Entry& b) {
+    return std::count(a.path.begin(), a.path.end(), '/') >
+           std::count(b.path.begin(), b.path.end(), '/');
+  });
   std::vector<wire::Entry> out = std::move(renamed);
   for (auto& e : present) out.push_back(std::move(e));
   for (auto& e : absent) out.push_back(std::move(e));
@@ -204,6 +259,7 @@ TimePoint AutoPush::run(TimePoint now) {
         spdlog::trace("journal: {} {}{}{}", journal::to_string(r.op), r.path,
                       r.to.empty() ? "" : " -> ", r.to);
       queue_.add(r, now);
+      note_deletion(r);
     }
     stats_.records += recs.size();
     read_pos_ = pos;

@@ -17,6 +17,7 @@
 #include "sync/change_queue.hpp"
 #include "sync/engine.hpp"
 #include "sync/paths.hpp"
+#include "sync/tombstones.hpp"
 
 namespace makuo {
 
@@ -30,6 +31,7 @@ struct AutoPushConfig {
   // Wait for pushes we are receiving to finish first (when a change source sees our own
   // writes: inotify), so that a half-received tree is never taken for a local change.
   bool hold_while_receiving = false;
+  Tombstones* tombstones = nullptr;  // deletions pushed or applied here are remembered
 };
 
 struct AutoPushStats {
@@ -60,6 +62,7 @@ class AutoPush {
     gid_t gid = 0;
   };
   void push(TimePoint now);
+  void note_deletion(const journal::Record& r);
   std::vector<wire::Entry> build(const std::vector<Change>& changes);
   bool is_echo(const wire::Entry& e);
 

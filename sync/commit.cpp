@@ -1,6 +1,8 @@
 #include "sync/commit.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,11 +28,31 @@ void Committer::add(PendingCommit c, TimePoint now) {
   batch_.push_back(std::move(c));
 }
 
+// makuofs holds a shared flock on a file while it is open for writing through the mount: that
+// write is newer than anything arriving now, and replacing the file would lose it.
+static bool being_written(int dirfd, const std::string& leaf) {
+  int fd = openat(dirfd, leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool locked = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  if (!locked) flock(fd, LOCK_UN);
+  close(fd);
+  return locked;
+}
+
 void Committer::run(std::vector<PendingCommit>& batch) {
   // One flush makes every temporary of the batch durable before any of them is exposed.
   int sync_err = syncfs(basefd_) == 0 ? 0 : errno;
   for (auto& c : batch) {
     int err = sync_err;
+    struct stat st;
+    if (!err && c.unless_newer_than != INT64_MAX &&
+        fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        !S_ISDIR(st.st_mode) &&
+        (mtime_ns(st) > c.unless_newer_than ||
+         (S_ISREG(st.st_mode) && being_written(c.dir.get(), c.leaf))))
+      err = kNewerHere;
+    struct stat dst;
+    bool restore = c.keep_dir_mtime && fstat(c.dir.get(), &dst) == 0;
     if (!err && renameat(c.dir.get(), c.tmp.c_str(), c.dir.get(), c.leaf.c_str()) != 0) {
       err = errno;
       if (err == EISDIR || err == ENOTEMPTY || err == EEXIST || err == ENOTDIR) {
@@ -41,6 +63,10 @@ void Committer::run(std::vector<PendingCommit>& batch) {
       }
     }
     if (err) unlinkat(c.dir.get(), c.tmp.c_str(), 0);
+    if (restore) {
+      timespec t[2] = {{0, UTIME_OMIT}, dst.st_mtim};
+      futimens(c.dir.get(), t);
+    }
     c.err = err;
   }
 }

@@ -22,10 +22,17 @@ struct PendingCommit {
   std::string leaf;
   std::function<void(int err)> done;  // runs on the thread that calls collect()
   int err = 0;
+  // Last writer wins: when the target's mtime is later than this at rename time, the
+  // temporary is dropped and err is kNewerHere (a local write raced with the push).
+  int64_t unless_newer_than = INT64_MAX;
+  // The directory keeps its mtime: under last writer wins a directory's mtime is replicated
+  // state, not a side effect of receiving (the push carries the directory's own mtime).
+  bool keep_dir_mtime = false;
 };
 
 class Committer {
  public:
+  static constexpr int kNewerHere = -1;
   // threaded: flush in a worker thread; wake is called (from it) when results are ready.
   Committer(int basefd, bool threaded, std::function<void()> wake = {});
   ~Committer();

@@ -44,6 +44,7 @@ void Engine::stop(TimePoint now) {
 void Engine::member_gone(const Member& m, const std::string& why) {
   spdlog::warn("member {} ({}) left: {}", m.name, m.ep.str(), why);
   for (auto& [sid, s] : sending_) s->drop_target(m.id, why);
+  if (member_hook_) member_hook_(m, false, Clock::now());
 }
 
 void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint now) {
@@ -73,8 +74,10 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
     case wire::Type::Heartbeat: {
       wire::Announce a;
       if (wire::decode(body, a) != wire::Error::Ok) return bad();
-      if (members_.announce(h.node, a, from, now))
+      if (members_.announce(h.node, a, from, now)) {
         spdlog::info("member {} ({}) joined", a.name, from.str());
+        if (member_hook_) member_hook_(*members_.find(h.node), true, now);
+      }
       if (h.type == wire::Type::Hello) announce(wire::Type::Heartbeat, from);
       return;
     }

@@ -76,6 +76,10 @@ class Engine {
   uint64_t send_rate() const { return pacer_.rate(); }  // bytes/s now; 0 = not limited
   // Called from the commit worker thread when results are ready.
   void set_wake(std::function<void()> wake) { committer_.set_wake(std::move(wake)); }
+  // Called when a member joins (true) or leaves (false).
+  void set_member_hook(std::function<void(const Member&, bool joined, TimePoint now)> hook) {
+    member_hook_ = std::move(hook);
+  }
 
  private:
   void announce(wire::Type t, const Endpoint& to);
@@ -95,6 +99,7 @@ class Engine {
   TimePoint rate_check_{};
   uint64_t rate_mark_bytes_ = 0;
   TimePoint rate_hold_{};
+  std::function<void(const Member&, bool, TimePoint)> member_hook_;
   std::map<uint32_t, std::unique_ptr<SendSession>> sending_;
   std::map<std::pair<wire::NodeId, uint32_t>, std::unique_ptr<RecvSession>> receiving_;
 };

@@ -22,6 +22,7 @@
 #include "ctl/status_report.hpp"
 #include "fs/journal.hpp"
 #include "sync/auto_push.hpp"
+#include "sync/catch_up.hpp"
 #include "sync/crypto.hpp"
 #include "sync/engine.hpp"
 #include "sync/fsops.hpp"
@@ -29,6 +30,7 @@
 #include "sync/options.hpp"
 #include "sync/paths.hpp"
 #include "sync/sd_notify.hpp"
+#include "sync/tombstones.hpp"
 #include "sync/udp_node.hpp"
 #include "sync/version.hpp"
 #include "sync/watcher.hpp"
@@ -203,6 +205,10 @@ int main(int argc, char** argv) {
     if (int e = watch_journal->open())
       die("change journal for --watch: " + std::string(strerror(e)));
   }
+  int state_fd = open(state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (state_fd < 0) die("state directory " + state_dir + ": " + strerror(errno));
+  Tombstones tombs(state_fd, "tombstones", int64_t(o.tombstone_days) * 86400 * 1000000000LL);
+  if (int e = tombs.load()) die("tombstones in " + state_dir + ": " + strerror(e));
   Excludes excludes;
   for (auto& x : o.excludes) excludes.add(x);
   std::unique_ptr<AutoPush> autopush;
@@ -250,6 +256,7 @@ int main(int argc, char** argv) {
   ec.tuning.target_timeout = std::chrono::seconds(o.target_timeout);
   ec.rate_bytes = uint64_t(o.rate_mbps * 1e6 / 8);
   ec.commit_thread = true;
+  ec.recv.deleted_at = [&](const std::string& path) { return tombs.when(path); };
   ec.recv.on_applied = [&](const std::string& path) {
     TimePoint now = Clock::now();
     if (notifier) notifier->changed(path, now);
@@ -269,7 +276,19 @@ int main(int argc, char** argv) {
   cc.group_names = o.groups;
   std::unique_ptr<Watcher> watcher;
   cc.started = Clock::now();
+  CatchUp* catchup_ptr = nullptr;
   cc.extra_report = [&](ctl::StatusReport& r) {
+    if (catchup_ptr) {
+      auto& c = catchup_ptr->stats();
+      r.catch_up = catchup_ptr->state();
+      r.add("makuo_catchup_rounds_total", "Catch-up pushes started", double(c.rounds));
+      r.add("makuo_catchup_updated_total", "Files updated on members by catch-up",
+            double(c.updated));
+      r.add("makuo_catchup_deleted_total", "Deletions applied on members by catch-up",
+            double(c.deleted));
+      r.add("makuo_tombstones", "Deletions remembered for members that were away",
+            double(tombs.size()), false);
+    }
     if (autopush) {
       auto& a = autopush->stats();
       r.add("makuo_journal_backlog_bytes", "Recorded changes not yet propagated (bytes)",
@@ -296,6 +315,13 @@ int main(int argc, char** argv) {
   cc.extra_status = [&] {
     std::vector<std::string> v;
     if (autopush) v = autopush->status_lines();
+    if (catchup_ptr) {
+      auto& c = catchup_ptr->stats();
+      v.push_back("catch-up  : " + catchup_ptr->state() + "; " + std::to_string(c.rounds) +
+                  " rounds, " + std::to_string(c.updated) + " updated, " +
+                  std::to_string(c.deleted) + " deleted, " + std::to_string(tombs.size()) +
+                  " tombstones");
+    }
     if (watcher) {
       auto& w = watcher->stats();
       v.push_back("watch     : " + std::to_string(w.watched) + " directories, " +
@@ -404,6 +430,7 @@ int main(int argc, char** argv) {
   ac.quiet = std::chrono::milliseconds(o.quiet_ms);
   ac.max_delay = std::chrono::milliseconds(o.quiet_ms * 10);
   ac.hold_while_receiving = o.watch;
+  ac.tombstones = &tombs;
   autopush = std::make_unique<AutoPush>(ac, engine, *reader, Clock::now());
   spdlog::info("change journal {}/journal: {} bytes to propagate", state_dir, reader->backlog());
   // A record is picked up as soon as it is written.
@@ -432,6 +459,32 @@ int main(int argc, char** argv) {
   };
   wait_journal();
   run_autopush();
+
+  // Catch-up of members that join, and of ourselves when we (re)join.
+  CatchUpConfig cuc;
+  cuc.basefd = basefd;
+  cuc.base_path = base;
+  cuc.excludes = &excludes;
+  CatchUp catchup(cuc, engine, tombs);
+  boost::asio::steady_timer catchup_timer(io);
+  std::function<void()> run_catchup = [&] {
+    TimePoint now = Clock::now();
+    TimePoint next = std::min(catchup.run(now), now + 1s);
+    if (catchup.take_started()) node->poke();
+    timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    if (int e = tombs.save(int64_t(rt.tv_sec) * 1000000000 + rt.tv_nsec))
+      spdlog::warn("tombstones: {}", strerror(e));
+    catchup_timer.expires_at(next);
+    catchup_timer.async_wait([&](const boost::system::error_code& e) {
+      if (!e) run_catchup();
+    });
+  };
+  catchup_ptr = &catchup;
+  catchup.set_wake([&] { boost::asio::post(io, [&] { run_catchup(); }); });
+  engine.set_member_hook(
+      [&](const Member& m, bool joined, TimePoint now) { catchup.on_member(m, joined, now); });
+  run_catchup();
 
   // --metrics-file: the same counters as "status json", for node_exporter's textfile collector.
   boost::asio::steady_timer metrics_timer(io);

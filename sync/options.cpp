@@ -55,6 +55,8 @@ void print_daemon_usage(FILE* out) {
           "                   # (default: 50; at most 10x that under constant writes)\n"
           "  --watch          # record changes made to the base directory with inotify too\n"
           "                   # (for servers without a makuofs mount)\n"
+          "  --tombstone-days N # remember deletions N days (default 7), so that servers\n"
+          "                   # that were away apply them when they come back\n"
           "  --metrics-file PATH # write the counters in Prometheus text format to PATH\n"
           "                   # every 5 s (atomically; node_exporter textfile collector)\n"
           "  --mtu BYTES      # path MTU; data blocks are sized to fit it (default: 1500)\n"
@@ -118,7 +120,18 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
     if (!to_int(e, 0, 1 << 30, v)) return bad("MAKUOSAN_SNDBUF", e);
     o.sndbuf = int(v);
   }
-  enum { kName = 256, kStateDir, kMtu, kLoop, kTimeout, kExclude, kQuiet, kWatch, kMetrics };
+  enum {
+    kName = 256,
+    kStateDir,
+    kMtu,
+    kLoop,
+    kTimeout,
+    kExclude,
+    kQuiet,
+    kWatch,
+    kMetrics,
+    kTombstoneDays
+  };
   static const option longs[] = {{"chroot", no_argument, nullptr, 'c'},
                                  {"core", no_argument, nullptr, 'C'},
                                  {"help", no_argument, nullptr, 'h'},
@@ -132,6 +145,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
                                  {"quiet", required_argument, nullptr, kQuiet},
                                  {"watch", no_argument, nullptr, kWatch},
                                  {"metrics-file", required_argument, nullptr, kMetrics},
+                                 {"tombstone-days", required_argument, nullptr, kTombstoneDays},
                                  {nullptr, 0, nullptr, 0}};
   opterr = 0;
   optind = 1;
@@ -251,6 +265,10 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         break;
       case kWatch:
         o.watch = true;
+        break;
+      case kTombstoneDays:
+        if (!to_int(optarg, 1, 3650, v)) return bad("--tombstone-days", optarg);
+        o.tombstone_days = int(v);
         break;
       case kMetrics:
         if (!*optarg) return bad("--metrics-file", optarg);

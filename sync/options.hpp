@@ -34,6 +34,7 @@ struct DaemonOptions {
   int quiet_ms = 50;                   // --quiet
   bool watch = false;                  // --watch
   std::string metrics_file;            // --metrics-file
+  int tombstone_days = 7;              // --tombstone-days
   int mtu = 1500;                      // --mtu
   bool loop = false;                   // --loop
   int target_timeout = 10;             // --timeout seconds

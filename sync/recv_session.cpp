@@ -30,6 +30,23 @@ size_t depth(const std::string& p) {
   return size_t(std::count(p.begin(), p.end(), '/'));
 }
 
+// Under last writer wins, a directory's mtime is replicated state: changing an entry in it on
+// behalf of a push must not make it look locally changed (see Committer::keep_dir_mtime).
+class KeepMtime {
+ public:
+  KeepMtime(int dirfd, bool on) : fd_(dirfd) { on_ = on && fstat(fd_, &st_) == 0; }
+  ~KeepMtime() {
+    if (!on_) return;
+    timespec t[2] = {{0, UTIME_OMIT}, st_.st_mtim};
+    futimens(fd_, t);
+  }
+
+ private:
+  int fd_;
+  bool on_ = false;
+  struct stat st_ {};
+};
+
 bool owner_matches(const wire::Entry& e, const struct stat& st, bool privileged) {
   return !privileged || (st.st_uid == local_uid(e) && st.st_gid == local_gid(e));
 }
@@ -46,7 +63,11 @@ RecvSession::RecvSession(wire::NodeId self, wire::NodeId sender, Endpoint from, 
       cfg_(cfg),
       committer_(committer),
       stats_(stats),
-      last_activity_(now) {}
+      last_activity_(now) {
+  timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  started_ns_ = int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
 
 RecvSession::~RecvSession() {
   // Whatever did not complete leaves nothing behind.
@@ -102,9 +123,26 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
     }
     return e.hash && h.digest() == *e.hash ? wire::Code::CheckOk : wire::Code::CheckNg;
   }
+  if ((flags_ & wire::kAuto) && exists && S_ISREG(st.st_mode) && e.kind == wire::Kind::File &&
+      e.hash && mtime_ns(st) == e.mtime_ns) {
+    // The same mtime tick on two writers: the larger content hash wins, on every node alike.
+    Fd f(open_beneath(cfg_.basefd, e.path, O_RDONLY));
+    Hasher h;
+    if (f && hash_fd(f.get(), 0, h) == 0) {
+      wire::Hash128 mine = h.digest();
+      if (mine > *e.hash) return wire::Code::Newer;
+      if (mine < *e.hash) return wire::Code::Need;
+    }
+  }
   if ((flags_ & wire::kAuto) && exists && !S_ISDIR(st.st_mode) && e.kind != wire::Kind::Dir &&
       mtime_ns(st) > e.mtime_ns)
     return wire::Code::Newer;  // a later write here wins over this one (DESIGN.md "Semantics")
+  if ((flags_ & wire::kAuto) && exists && S_ISDIR(st.st_mode) && e.kind == wire::Kind::Dir &&
+      mtime_ns(st) > e.mtime_ns && mtime_ns(st) < started_ns_)
+    return wire::Code::Newer;  // changed here later (not by this push); contents judged alone
+  if ((flags_ & wire::kAuto) && !exists && e.kind != wire::Kind::Absent && cfg_.deleted_at &&
+      cfg_.deleted_at(e.path) > e.mtime_ns)
+    return wire::Code::Newer;  // deleted here after that version was written
   if (!e.from.empty() && !dry() && try_rename(e, exists, st) == 0) {
     lstat_beneath(cfg_.basefd, e.path, st);
     exists = true;
@@ -133,7 +171,17 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
           return wire::Code::Failed;
         }
         Fd d(dfd);
-        if (int rerr = remove_tree_at(dfd, std::string(leaf_of(e.path)))) {
+        std::string leaf(leaf_of(e.path));
+        KeepMtime keep(dfd, flags_ & wire::kAuto);
+        if ((flags_ & wire::kAuto) && S_ISDIR(st.st_mode)) {
+          // A directory removed elsewhere: what was put in it here since (not deleted by the
+          // same push, which lists its contents first) is newer and keeps it.
+          if (unlinkat(dfd, leaf.c_str(), AT_REMOVEDIR) != 0) {
+            if (errno == ENOTEMPTY || errno == EEXIST) return wire::Code::Newer;
+            err = uint16_t(errno);
+            return wire::Code::Failed;
+          }
+        } else if (int rerr = remove_tree_at(dfd, leaf)) {
           err = uint16_t(rerr);
           return wire::Code::Failed;
         }
@@ -197,6 +245,7 @@ int RecvSession::try_rename(const wire::Entry& e, bool exists, const struct stat
     return ENOENT;
   }
   Fd to_dir(dfd);
+  KeepMtime keep_from(from_dir.get(), flags_ & wire::kAuto), keep_to(dfd, flags_ & wire::kAuto);
   if (renameat(from_dir.get(), std::string(leaf_of(e.from)).c_str(), dfd,
                std::string(leaf_of(e.path)).c_str()) != 0)
     return errno;
@@ -232,23 +281,28 @@ int RecvSession::apply_meta_fd(int fd, const wire::Entry& e) {
 void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
   std::string leaf(leaf_of(entries_[idx].path));
   ++pending_commits_;
-  committer_.add(
-      {std::move(dir), std::move(tmp), std::move(leaf),
-       [this, idx](int err) {
-         --pending_commits_;
-         if (err) {
-           resolve(idx, wire::Code::Failed, uint16_t(err));
-         } else {
-           ++stats_.files_committed;
-           applied(entries_[idx].path);
-           resolve(idx, owner_kept(entries_[idx]) ? wire::Code::DoneOwnerKept : wire::Code::Done,
-                   0);
-         }
-         try_hardlinks();
-         maybe_finalize();
-       },
-       0},
-      now_);
+  PendingCommit pc{
+      std::move(dir), std::move(tmp), std::move(leaf),
+      [this, idx](int err) {
+        --pending_commits_;
+        if (err == Committer::kNewerHere) {
+          resolve(idx, wire::Code::Newer, 0);
+        } else if (err) {
+          resolve(idx, wire::Code::Failed, uint16_t(err));
+        } else {
+          ++stats_.files_committed;
+          applied(entries_[idx].path);
+          resolve(idx, owner_kept(entries_[idx]) ? wire::Code::DoneOwnerKept : wire::Code::Done, 0);
+        }
+        try_hardlinks();
+        maybe_finalize();
+      },
+      0};
+  if (flags_ & wire::kAuto) {
+    pc.unless_newer_than = entries_[idx].mtime_ns;
+    pc.keep_dir_mtime = true;
+  }
+  committer_.add(std::move(pc), now_);
 }
 
 int RecvSession::materialize(uint32_t idx) {
@@ -612,6 +666,19 @@ void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
   now_ = now;
   // Gaps in what the sender has sent once: whole files below sent_upto, and the blocks of the
   // file in flight below sent_offset (so that a large file is repaired while it streams).
+  // Files below lowest_open are settled for every target in the sender's view: one we still
+  // wait for was given up by the sender (it changed while being sent; a later push brings it).
+  // Without this, this push's directories would never be finalized and answered.
+  std::vector<uint32_t> abandoned;
+  for (uint32_t idx : need_data_) {
+    if (idx >= p.lowest_open) break;
+    abandoned.push_back(idx);
+  }
+  for (uint32_t idx : abandoned) {
+    drop_file(idx);
+    resolve(idx, wire::Code::Failed, ESTALE);
+  }
+  if (!abandoned.empty()) maybe_finalize();
   wire::Nack nack{sid_, p.seq, {}};
   size_t used = wire::kHeaderSize + 10;
   if (received_ < total_) {

@@ -25,6 +25,8 @@ struct ReceiverConfig {
   // Called after this node changed path in its base directory (committed, deleted, renamed,
   // metadata applied): mounts drop what they cached, the change feed skips its own echo.
   std::function<void(const std::string& path)> on_applied;
+  // Last writer wins against deletions: when path was deleted here (tombstone), and when.
+  std::function<int64_t(const std::string& path)> deleted_at;
 };
 
 struct RecvStats {
@@ -91,6 +93,7 @@ class RecvSession {
   RecvStats& stats_;
   TimePoint last_activity_;
   TimePoint now_{};
+  int64_t started_ns_ = 0;  // realtime: directories touched since are this push's doing
 
   uint16_t flags_ = 0;
   uint16_t block_size_ = 0;

@@ -122,7 +122,20 @@ cluster_up() {  # cluster_up N: namespaces, bridge, daemons
   cluster_net "$1" || return 1
   local i
   for i in $(seq 1 "$1"); do node_start "$i" || return 1; done
-  wait_members "$1"
+  wait_members "$1" && wait_catchup "$1"
+}
+
+# wait_catchup N: polls until no node of 1..N has a catch-up pending or running (the one every
+# node does when it starts), so that tests begin from a quiet cluster. Deadline 20 s.
+wait_catchup() {
+  local i t=$((SECONDS + 20))
+  for i in $(seq 1 "$1"); do
+    [ -f "$MK_WORK/nodes/$i/pid" ] || continue
+    until node_msync "$i" --status 2>/dev/null | grep -q '^catch-up  : idle'; do
+      [ $SECONDS -lt $t ] || { mk_log "node $i: catch-up did not finish"; return 1; }
+      sleep 0.1
+    done
+  done
 }
 
 cluster_net() {  # cluster_net N: namespaces and bridge only (start daemons with node_start)
@@ -133,20 +146,27 @@ cluster_net() {  # cluster_net N: namespaces and bridge only (start daemons with
   ip link add "$MK_BR" type bridge
   ip link set "$MK_BR" type bridge mcast_snooping 0 stp_state 0
   ip link set "$MK_BR" up
-  for i in $(seq 1 "$n"); do
-    ns=$(node_ns "$i")
-    ip netns add "$ns"
-    ip link add "${MK_PREFIX}v$i" type veth peer name "${MK_PREFIX}p$i"
-    ip link set "${MK_PREFIX}p$i" netns "$ns"
-    nsx "$i" ip link set "${MK_PREFIX}p$i" name eth0
-    nsx "$i" ip link set lo up
-    nsx "$i" ip addr add "$(node_ip "$i")/24" dev eth0
-    nsx "$i" ip link set eth0 up
-    nsx "$i" ip route add 224.0.0.0/4 dev eth0
-    ip link set "${MK_PREFIX}v$i" master "$MK_BR" up
-    ethtool -K "${MK_PREFIX}v$i" tso off gso off gro off >/dev/null 2>&1 || true
-    nsx "$i" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true
-  done
+  for i in $(seq 1 "$n"); do net_add_node "$i"; done
+}
+
+net_add_node() {  # net_add_node I: node I's namespace, wired into the bridge
+  local i=$1 ns
+  ns=$(node_ns "$i")
+  ip netns add "$ns"
+  ip link add "${MK_PREFIX}v$i" type veth peer name "${MK_PREFIX}p$i"
+  ip link set "${MK_PREFIX}p$i" netns "$ns"
+  nsx "$i" ip link set "${MK_PREFIX}p$i" name eth0
+  nsx "$i" ip link set lo up
+  nsx "$i" ip addr add "$(node_ip "$i")/24" dev eth0
+  nsx "$i" ip link set eth0 up
+  nsx "$i" ip route add 224.0.0.0/4 dev eth0
+  ip link set "${MK_PREFIX}v$i" master "$MK_BR" up
+  ethtool -K "${MK_PREFIX}v$i" tso off gso off gro off >/dev/null 2>&1 || true
+  nsx "$i" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true
+}
+
+cluster_add_node() {  # cluster_add_node I: a new node joins the running cluster
+  net_add_node "$1" && node_start "$1"
 }
 
 # wait_members N [WANT]: polls until each of nodes 1..N sees WANT members (default: every

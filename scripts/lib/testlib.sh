@@ -19,8 +19,9 @@ wait_for() {  # wait_for SECONDS CMD...: polls CMD until it succeeds; 1 if the d
   until "$@" >/dev/null 2>&1; do [ $SECONDS -lt $t ] || return 1; sleep 0.05; done
 }
 quiet_same_tree() { diff <(tree_sig "$1" "${@:3}") <(tree_sig "$2" "${@:3}") >/dev/null 2>&1; }
-converged() {  # converged N: nodes 2..N have node 1's tree
-  local i; for i in $(seq 2 "$1"); do quiet_same_tree "$(node_base 1)" "$(node_base "$i")" || return 1; done
+converged() {  # converged N [TREESIG OPTIONS]: nodes 2..N have node 1's tree
+  local n=$1 i; shift
+  for i in $(seq 2 "$n"); do quiet_same_tree "$(node_base 1)" "$(node_base "$i")" "$@" || return 1; done
 }
 t_finish() {
   if [ "$T_FAILS" -gt 0 ]; then mk_log "$T_FAILS check(s) failed"; exit 1; fi

@@ -4,6 +4,7 @@ import hashlib, os, stat, sys
 
 root = sys.argv[1]
 owner = "--no-owner" not in sys.argv
+dir_mtime = "--no-dir-mtime" not in sys.argv  # best effort under concurrent automatic pushes
 out = []
 for dirpath, dirnames, filenames in os.walk(root):
     for name in dirnames + filenames:
@@ -25,7 +26,7 @@ for dirpath, dirnames, filenames in os.walk(root):
         elif stat.S_ISLNK(t):
             fields += ["-> " + os.readlink(p)]
         elif stat.S_ISDIR(t):
-            fields += [str(st.st_mtime_ns)]
+            fields += [str(st.st_mtime_ns) if dir_mtime else "-"]
         else:
             fields += [str(st.st_rdev), str(st.st_mtime_ns)]
         out.append(rel + "\t" + " ".join(fields))

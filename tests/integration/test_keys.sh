@@ -21,7 +21,7 @@ grep -q 'readable by others' "$MK_WORK/err" && ok "refused: $(head -1 "$MK_WORK/
 t_name "nodes with the key push to each other; another key and no key are kept out"
 for i in 1 2 3; do MK_DAEMON_ARGS="-k $keys/A" node_start "$i" || exit 1; done
 MK_DAEMON_ARGS="-k $keys/B" node_start 4 || exit 1
-wait_members 3 2 || fail "keyed nodes do not see each other"
+wait_members 3 2 && wait_catchup 3 || fail "keyed nodes do not see each other"
 node_msync 4 --members | grep -q '^Total: 0 members' && ok "node 4 (key B) sees nobody" || fail "node 4 sees members"
 mkdir -p "$(node_base 1)/site"; echo secret > "$(node_base 1)/site/index.html"
 expect_rc 0 node_msync 1 -r -v

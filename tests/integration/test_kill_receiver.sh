@@ -22,7 +22,7 @@ for i in 2 3; do cmp -s "$b1/big.bin" "$(node_base $i)/big.bin" && ok "node $i c
 [ ! -e "$(node_base 4)/big.bin" ] && ok "no partial file at node 4's target path" || fail "node 4 has a big.bin"
 node_start 4
 ls -a "$(node_base 4)" | grep -q '^\.makuo-tmp-' && fail "stale temporary survived a restart" || ok "restart removed the temporary"
-wait_members 4
+wait_members 4 && wait_catchup 4
 expect_rc 0 node_msync 1 big.bin
 cmp -s "$b1/big.bin" "$(node_base 4)/big.bin" && ok "node 4 catches up with a new push" || fail "node 4 still differs"
 t_finish

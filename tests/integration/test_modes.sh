@@ -10,7 +10,7 @@ MK_DAEMON_ARGS="-O" node_start 1 || exit 1
 MK_DAEMON_ARGS="-r" node_start 2 || exit 1
 MK_DAEMON_ARGS="-s" node_start 3 || exit 1
 MK_DAEMON_ARGS="-c" node_start 4 || exit 1
-wait_members 4 || exit 1
+wait_members 4 && wait_catchup 4 || exit 1
 b1=$(node_base 1)
 echo mine > "$b1/mine"; echo theirs > "$b1/theirs"; chown daemon "$b1/theirs"
 

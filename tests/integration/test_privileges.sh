@@ -9,7 +9,7 @@ cluster_net 2 || exit 1
 node_start 1 || exit 1
 mkdir -p "$(node_base 2)"; chown nobody:nogroup "$(node_base 2)"
 MK_DAEMON_ARGS="-u nobody -g nogroup" node_start 2 || exit 1
-wait_members 2 || exit 1
+wait_members 2 && wait_catchup 2 || exit 1
 t_name "privileges dropped for real"
 pid=$(node_pid 2)
 uid=$(id -u nobody); gid=$(getent group nogroup | cut -d: -f3)

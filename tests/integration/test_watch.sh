@@ -18,7 +18,7 @@ MK_DAEMON_ARGS="--watch" node_start 1
 rc=$?
 sysctl -qw fs.inotify.max_queued_events="$qe"
 [ $rc -eq 0 ] || exit 1
-wait_members 3 || exit 1
+wait_members 3 && wait_catchup 3 || exit 1
 b1=$(node_base 1) b2=$(node_base 2) b3=$(node_base 3)
 
 t_name "a file written in the watched base directory arrives"

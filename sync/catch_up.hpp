@@ -1,0 +1,64 @@
+// Catch-up: servers that were down, new servers and servers back from a partition converge on
+// their own. When members join, after membership settles:
+//  - a node that was alone (it just started, or came back from a partition) pushes its whole
+//    tree and its tombstones to everyone;
+//  - otherwise, for each joiner, the member with the lowest name among the others pushes its
+//    whole tree and tombstones to that joiner.
+// Both are last-writer-wins pushes (wire::kAuto): every receiver keeps what is newer on its side
+// (a later mtime, or a later deletion recorded in its tombstones) and takes the rest, so the
+// newest version of every path wins everywhere, whichever side had it. Unchanged files cost a
+// manifest entry each, no data.
+#pragma once
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sync/engine.hpp"
+#include "sync/paths.hpp"
+#include "sync/tombstones.hpp"
+
+namespace makuo {
+
+struct CatchUpConfig {
+  int basefd = -1;
+  std::string base_path;
+  const Excludes* excludes = nullptr;
+  Duration settle = 2s;  // after the last join before deciding
+};
+
+struct CatchUpStats {
+  uint64_t rounds = 0, entries = 0, updated = 0, deleted = 0, newer = 0, failed = 0;
+};
+
+class CatchUp {
+ public:
+  CatchUp(CatchUpConfig cfg, Engine& engine, Tombstones& tombs);
+  void on_member(const Member& m, bool joined, TimePoint now);
+  // Starts a catch-up push when due; returns when it wants to run again.
+  TimePoint run(TimePoint now);
+  bool take_started() { return std::exchange(started_, false); }
+  void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
+  const CatchUpStats& stats() const { return stats_; }
+  std::string state() const;
+
+ private:
+  void push(const std::vector<Target>& targets, const std::string& why, TimePoint now);
+
+  CatchUpConfig cfg_;
+  Engine& eng_;
+  Tombstones& tombs_;
+  std::set<wire::NodeId> joiners_;
+  bool alone_ = true;  // no member before the current batch of joins
+  TimePoint due_ = TimePoint::max();
+  std::optional<uint32_t> sid_;
+  std::string sid_why_;
+  size_t sid_entries_ = 0;
+  bool started_ = false, done_ = false;
+  CatchUpStats stats_;
+  std::function<void()> wake_;
+};
+
+}  // namespace makuo
