@@ -209,6 +209,36 @@ int main(int argc, char** argv) {
   if (state_fd < 0) die("state directory " + state_dir + ": " + strerror(errno));
   Tombstones tombs(state_fd, "tombstones", int64_t(o.tombstone_days) * 86400 * 1000000000LL);
   if (int e = tombs.load()) die("tombstones in " + state_dir + ": " + strerror(e));
+  // When this server last had company: away longer than the tombstones are kept, deletions
+  // made meanwhile are forgotten, and files deleted elsewhere may come back with our catch-up.
+  auto realtime_ns = [] {
+    timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+  };
+  int64_t last_contact = 0, contact_saved = 0;
+  if (int fd = openat(state_fd, "last-contact", O_RDONLY | O_CLOEXEC); fd >= 0) {
+    char buf[32] = {};
+    if (read(fd, buf, sizeof buf - 1) > 0) last_contact = strtoll(buf, nullptr, 10);
+    close(fd);
+  }
+  if (last_contact && realtime_ns() - last_contact > tombs.keep_ns())
+    spdlog::warn(
+        "this server had no contact with the cluster for {} days, longer than "
+        "--tombstone-days {}: deletions made meanwhile are not known here, and files "
+        "deleted elsewhere may come back; run msync --delete -r from an up-to-date "
+        "server to make sure",
+        (realtime_ns() - last_contact) / 86400000000000LL, o.tombstone_days);
+  auto save_contact = [&](int64_t now_ns) {
+    if (now_ns - contact_saved < 60000000000LL) return;
+    contact_saved = now_ns;
+    std::string v = std::to_string(now_ns) + "\n";
+    int fd = openat(state_fd, ".last-contact.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    bool ok = write(fd, v.data(), v.size()) == ssize_t(v.size());
+    close(fd);
+    if (ok) renameat(state_fd, ".last-contact.tmp", state_fd, "last-contact");
+  };
   Excludes excludes;
   for (auto& x : o.excludes) excludes.add(x);
   std::unique_ptr<AutoPush> autopush;
@@ -471,10 +501,9 @@ int main(int argc, char** argv) {
     TimePoint now = Clock::now();
     TimePoint next = std::min(catchup.run(now), now + 1s);
     if (catchup.take_started()) node->poke();
-    timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    if (int e = tombs.save(int64_t(rt.tv_sec) * 1000000000 + rt.tv_nsec))
-      spdlog::warn("tombstones: {}", strerror(e));
+    int64_t rt = realtime_ns();
+    if (int e = tombs.save(rt)) spdlog::warn("tombstones: {}", strerror(e));
+    if (engine.members().size() > 0) save_contact(rt);
     catchup_timer.expires_at(next);
     catchup_timer.async_wait([&](const boost::system::error_code& e) {
       if (!e) run_catchup();
