@@ -3,15 +3,17 @@
 # 100 directories); node 2 is stopped, CHANGES files (default 1,000: half modified, a quarter
 # created, a quarter deleted) change on node 1, node 2 is started again. Prints the time until
 # node 2's tree is node 1's and the bytes node 2 received, next to what the first full push of
-# the tree cost. Usage (root): bench/catchup_bench.sh [--files N] [--changes N]
+# the tree cost. --dirs N confines the changes to N of the 100 directories (default: all).
+# Usage (root): bench/catchup_bench.sh [--files N] [--changes N] [--dirs N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=100000 changes=1000
+files=100000 changes=1000 dirs=100
 while [ $# -gt 0 ]; do
   case $1 in
     --files) files=$2; shift ;;
     --changes) changes=$2; shift ;;
-    *) echo "usage: $0 [--files N] [--changes N]" >&2; exit 1 ;;
+    --dirs) dirs=$2; shift ;;
+    *) echo "usage: $0 [--files N] [--changes N] [--dirs N]" >&2; exit 1 ;;
   esac
   shift
 done
@@ -42,19 +44,19 @@ wait_for 120 quiet_same_tree "$b1" "$b2" || { echo "initial push incomplete" >&2
 # The changes are made through node 1's makuofs mount, which records them (deletions too).
 node_mount 1 || exit 1
 node_stop 2
-python3 - "$(node_mnt 1)" "$files" "$changes" <<'PY'
+python3 - "$(node_mnt 1)" "$files" "$changes" "$dirs" <<'PY'
 import os, random, sys
-base, n, c = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+base, n, c, nd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 per = max(1, n // 100)
 rnd = random.Random(1)
-picked = rnd.sample(range(n), c // 2 + c // 4)
+picked = rnd.sample(range(min(n, nd * per)), c // 2 + c // 4)
 for i in picked[: c // 2]:
     with open(os.path.join(base, "d%03d" % (i // per), "f%06d" % i), "a") as f:
         f.write("changed\n")
 for i in picked[c // 2:]:
     os.unlink(os.path.join(base, "d%03d" % (i // per), "f%06d" % i))
 for i in range(c // 4):
-    with open(os.path.join(base, "d%03d" % (i % 100), "new%06d" % i), "w") as f:
+    with open(os.path.join(base, "d%03d" % (i % nd), "new%06d" % i), "w") as f:
         f.write("new %d\n" % i)
 PY
 # node 1 has read its inotify records (and pushed them to nobody) before node 2 is back
@@ -65,4 +67,4 @@ r1=$(rx)
 until quiet_same_tree "$b1" "$b2" --no-dir-mtime 2>/dev/null || [ "$(awk -v a="$t1" -v b="$(now)" 'BEGIN{print (b-a>300)}')" = 1 ]; do sleep 0.2; done
 cu_s=$(awk -v a="$t1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'); cu_b=$(( $(rx) - r1 ))
 echo "tree: $files files; first full push: ${full_s} s, ${full_b} bytes received by node 2"
-echo "catch-up after $changes changes while node 2 was down: ${cu_s} s from start to identical, ${cu_b} bytes received ($(awk -v a="$cu_b" -v b="$full_b" 'BEGIN{printf "%.1f", 100*a/b}') % of the full push)"
+echo "catch-up after $changes changes in $dirs of 100 directories while node 2 was down: ${cu_s} s from start to identical, ${cu_b} bytes received ($(awk -v a="$cu_b" -v b="$full_b" 'BEGIN{printf "%.1f", 100*a/b}') % of the full push)"

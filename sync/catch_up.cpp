@@ -1,8 +1,11 @@
 #include "sync/catch_up.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "sync/dir_digest.hpp"
+#include "sync/fsops.hpp"
 #include "sync/scan.hpp"
 
 namespace makuo {
@@ -31,42 +34,90 @@ void CatchUp::on_member(const Member& m, bool joined, TimePoint now) {
 }
 
 std::string CatchUp::state() const {
+  if (sid_ && phase_ == 1)
+    return "comparing " + std::to_string(sid_entries_) + " directories (" + sid_why_ + ")";
   if (sid_) return "pushing " + std::to_string(sid_entries_) + " entries (" + sid_why_ + ")";
   if (!joiners_.empty()) return "waiting for membership to settle";
   return "idle";
 }
 
-void CatchUp::push(const std::vector<Target>& targets, const std::string& why, TimePoint now) {
+void CatchUp::compare(const std::vector<Target>& targets, const std::string& why, TimePoint now) {
   ScanOptions so;
   so.recursive = true;
   so.base_path = cfg_.base_path;
   so.excludes = cfg_.excludes;
   ScanResult sr = scan(cfg_.basefd, so);
   for (auto& e : sr.errors) spdlog::warn("catch-up: {}", e);
+  SessionRequest req;
+  req.flags = wire::kDigest;
+  for (auto& e : sr.entries) {
+    if (e.kind != wire::Kind::Dir) continue;
+    wire::Hash128 h;
+    if (dir_digest(cfg_.basefd, e.path, h) != 0) continue;
+    e.hash = h;
+    req.entries.push_back(std::move(e));
+  }
+  req.targets = targets;
+  req.loglevel = 1;
+  targets_ = targets;
+  differing_.clear();
+  std::string names;
+  for (auto& t : targets) names += (names.empty() ? "" : ",") + t.name;
+  sid_why_ = why + ", to " + names;
+  sid_entries_ = req.entries.size();
+  stats_.dirs_compared += sid_entries_;
+  ++stats_.rounds;
+  phase_ = 1;
+  SessionSink sink;
+  // "NODE: NG DIR" names a directory whose contents differ on NODE.
+  sink.line = [this](int, const std::string& line) {
+    size_t p = line.find(": NG ");
+    if (p != std::string::npos) differing_.insert(line.substr(p + 5));
+  };
+  sink.done = [this](bool) {
+    done_ = true;
+    if (wake_) wake_();
+  };
+  sid_ = eng_.start_session(std::move(req), std::move(sink), now);
+  started_ = true;
+}
+
+void CatchUp::push(TimePoint now) {
+  std::vector<wire::Entry> entries;
   std::set<std::string> present;
-  for (auto& e : sr.entries) present.insert(e.path);
+  auto list = [&](const std::string& dir) {
+    std::vector<wire::Entry> v;
+    if (dir_children(cfg_.basefd, dir, v) != 0) return;
+    for (auto& e : v) {
+      bool is_dir = e.kind == wire::Kind::Dir;
+      if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, e.path, is_dir)) continue;
+      if (present.insert(e.path).second) entries.push_back(std::move(e));
+    }
+  };
+  list("");
+  for (auto& d : differing_) list(d);
+  stats_.dirs_differing += differing_.size();
   size_t ntombs = 0;
   for (auto& [path, when] : tombs_.list(realtime_ns())) {
-    if (present.count(path)) continue;
+    struct stat st;
+    if (present.count(path) || lstat_beneath(cfg_.basefd, path, st) == 0) continue;
     wire::Entry e;
     e.kind = wire::Kind::Absent;
     e.path = path;
     e.mtime_ns = when;
-    sr.entries.push_back(std::move(e));
+    entries.push_back(std::move(e));
     ++ntombs;
   }
   SessionRequest req;
   req.flags = wire::kAuto | wire::kRecursive;
-  req.entries = std::move(sr.entries);
-  req.targets = targets;
+  req.entries = std::move(entries);
+  req.targets = targets_;
   req.loglevel = 1;
   sid_entries_ = req.entries.size();
   stats_.entries += sid_entries_;
-  ++stats_.rounds;
-  std::string names;
-  for (auto& t : targets) names += (names.empty() ? "" : ",") + t.name;
-  sid_why_ = why + ", to " + names;
-  spdlog::info("catch-up ({}): {} entries, {} tombstones", sid_why_, sid_entries_, ntombs);
+  phase_ = 2;
+  spdlog::info("catch-up ({}): {} of {} directories differ; {} entries, {} tombstones", sid_why_,
+               differing_.size(), stats_.dirs_compared, sid_entries_, ntombs);
   SessionSink sink;
   sink.line = [this](int level, const std::string& line) {
     if (line.rfind("error", 0) == 0) {
@@ -91,6 +142,11 @@ TimePoint CatchUp::run(TimePoint now) {
   if (done_) {
     done_ = false;
     sid_.reset();
+    if (phase_ == 1) {
+      push(now);  // the differing directories' contents
+      return now + 1s;
+    }
+    phase_ = 0;
     spdlog::info("catch-up ({}) done: {} updated, {} deleted, {} newer there kept so far", sid_why_,
                  stats_.updated, stats_.deleted, stats_.newer);
   }
@@ -117,7 +173,7 @@ TimePoint CatchUp::run(TimePoint now) {
   joiners_.clear();
   alone_ = false;
   due_ = TimePoint::max();
-  if (!targets.empty()) push(targets, why, now);
+  if (!targets.empty()) compare(targets, why, now);
   return sid_ ? now + 1s : TimePoint::max();
 }
 

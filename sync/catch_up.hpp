@@ -1,5 +1,7 @@
 // Catch-up: servers that were down, new servers and servers back from a partition converge on
-// their own. When members join, after membership settles:
+// their own. A catch-up first compares every directory's digest with the targets (dir_digest)
+// and then pushes only what is in the directories that differ. When members join, after
+// membership settles:
 //  - a node that was alone (it just started, or came back from a partition) pushes its whole
 //    tree and its tombstones to everyone;
 //  - otherwise, for each joiner, the member with the lowest name among the others pushes its
@@ -31,6 +33,7 @@ struct CatchUpConfig {
 
 struct CatchUpStats {
   uint64_t rounds = 0, entries = 0, updated = 0, deleted = 0, newer = 0, failed = 0;
+  uint64_t dirs_compared = 0, dirs_differing = 0;
 };
 
 class CatchUp {
@@ -45,7 +48,10 @@ class CatchUp {
   std::string state() const;
 
  private:
-  void push(const std::vector<Target>& targets, const std::string& why, TimePoint now);
+  // Phase 1: every directory's digest; the targets answer which differ.
+  void compare(const std::vector<Target>& targets, const std::string& why, TimePoint now);
+  // Phase 2: what is in the differing directories (and in the base), and the tombstones.
+  void push(TimePoint now);
 
   CatchUpConfig cfg_;
   Engine& eng_;
@@ -55,6 +61,9 @@ class CatchUp {
   TimePoint due_ = TimePoint::max();
   std::optional<uint32_t> sid_;
   std::string sid_why_;
+  int phase_ = 0;
+  std::vector<Target> targets_;
+  std::set<std::string> differing_;
   size_t sid_entries_ = 0;
   bool started_ = false, done_ = false;
   CatchUpStats stats_;

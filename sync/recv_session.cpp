@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "sync/dir_digest.hpp"
 #include "sync/fsops.hpp"
 
 namespace makuo {
@@ -93,6 +94,12 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
     return wire::Code::Failed;
   }
   if (flags_ & wire::kDsync) return wire::Code::Same;
+  if (flags_ & wire::kDigest) {
+    wire::Hash128 mine;
+    bool same = e.kind == wire::Kind::Dir && e.hash && dir_digest(cfg_.basefd, e.path, mine) == 0 &&
+                mine == *e.hash;
+    return same ? wire::Code::CheckOk : wire::Code::CheckNg;
+  }
   struct stat st;
   int lerr = lstat_beneath(cfg_.basefd, e.path, st);
   bool exists = lerr == 0;
@@ -555,6 +562,7 @@ void RecvSession::try_hardlinks() {
 void RecvSession::maybe_finalize() {
   if (finalized_ || !have_total_ || received_ < total_ || open_nondir_ > 0) return;
   finalized_ = true;
+  if (flags_ & wire::kDigest) return;  // a comparison: nothing to apply
   // Directory metadata last, deepest first, so that committing their contents cannot undo it.
   std::vector<uint32_t> dirs;
   for (uint32_t i = 0; i < total_; ++i)

@@ -81,6 +81,9 @@ constexpr uint16_t kRecursive = 8;
 // Automatic propagation of recorded changes: last writer wins, a receiver keeps a version with
 // a later mtime (an Absent entry's mtime_ns is when the deletion was pushed).
 constexpr uint16_t kAuto = 16;
+// Catch-up, first phase: Dir entries carrying the digest of what is directly in them
+// (dir_digest); receivers answer CheckOk (same) or CheckNg (differs) and change nothing.
+constexpr uint16_t kDigest = 32;
 
 struct Manifest {
   uint32_t sid = 0;

@@ -1,0 +1,53 @@
+#include "sync/dir_digest.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sync/fsops.hpp"
+#include "sync/hash.hpp"
+#include "sync/paths.hpp"
+
+namespace makuo {
+
+int dir_children(int basefd, const std::string& rel, std::vector<wire::Entry>& out) {
+  int dfd = open_beneath(basefd, rel, O_RDONLY | O_DIRECTORY);
+  if (dfd < 0) return -dfd;
+  Fd d(dfd);
+  std::vector<std::string> names;
+  if (int e = list_dir(dfd, names)) return e;
+  for (auto& n : names) {
+    if (is_temp_name(n)) continue;
+    struct stat st;
+    if (fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    wire::Entry e = entry_from_stat(st, join(rel, n));
+    if (S_ISLNK(st.st_mode)) {
+      std::string t(size_t(st.st_size) + 2, '\0');
+      ssize_t len = readlinkat(dfd, n.c_str(), t.data(), t.size());
+      if (len <= 0) continue;
+      t.resize(size_t(len));
+      e.link = std::move(t);
+    }
+    out.push_back(std::move(e));
+  }
+  return 0;
+}
+
+int dir_digest(int basefd, const std::string& rel, wire::Hash128& out) {
+  std::vector<wire::Entry> v;
+  if (int e = dir_children(basefd, rel, v)) return e;
+  Hasher h;
+  for (auto& e : v) {
+    std::string rec = std::string(leaf_of(e.path)) + '\0' + char(e.kind) + '\0' +
+                      std::to_string(e.mode) + ' ' + e.user + ':' + e.group + ' ' +
+                      std::to_string(e.uid) + ':' + std::to_string(e.gid) + ' ' +
+                      (e.kind == wire::Kind::Dir ? std::string("-") : std::to_string(e.mtime_ns)) +
+                      ' ' + std::to_string(e.kind == wire::Kind::File ? e.size : 0) + ' ' +
+                      std::to_string(e.rdev) + ' ' + e.link + '\n';
+    h.update({reinterpret_cast<const uint8_t*>(rec.data()), rec.size()});
+  }
+  out = h.digest();
+  return 0;
+}
+
+}  // namespace makuo
