@@ -413,46 +413,12 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
 }
 
-void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  auto* d = reinterpret_cast<DirHandle*>(fi->fh);
-  std::vector<char> buf(size);
-  size_t used = 0;
-  if (off != d->offset) {
-    seekdir(d->dp, off);
-    d->entry = nullptr;
-    d->offset = off;
-  }
-  int err = 0;
-  for (;;) {
-    if (!d->entry) {
-      errno = 0;
-      d->entry = readdir(d->dp);
-      if (!d->entry) {
-        err = errno;
-        break;
-      }
-    }
-    struct stat st {};
-    st.st_ino = d->entry->d_ino;
-    st.st_mode = mode_t(d->entry->d_type) << 12;
-    off_t next = d->entry->d_off;
-    size_t n = fuse_add_direntry(req, buf.data() + used, size - used, d->entry->d_name, &st, next);
-    if (n > size - used) break;
-    used += n;
-    d->entry = nullptr;
-    d->offset = next;
-  }
-  if (err && used == 0)
-    fuse_reply_err(req, err);
-  else
-    fuse_reply_buf(req, buf.data(), used);
-}
-
-// As readdir, with each entry looked up: one round trip instead of one per name for "ls -l",
-// "rm -rf" and tar (the kernel asks for it when it sees them coming, FUSE_CAP_READDIRPLUS_AUTO).
-void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+// readdir and readdirplus: the same walk; "plus" looks each entry up as well, one round trip
+// instead of one per name for "ls -l", "rm -rf" and tar (the kernel asks for it when it sees
+// them coming, FUSE_CAP_READDIRPLUS_AUTO).
+void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+              bool plus) {
   Passthrough& fs = self(req);
-  int dirfd = node(req, ino).fd;
   auto* d = reinterpret_cast<DirHandle*>(fi->fh);
   std::vector<char> buf(size);
   size_t used = 0;
@@ -472,24 +438,33 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
       }
     }
     const char* name = d->entry->d_name;
-    fuse_entry_param e{};
-    bool dot = !std::strcmp(name, ".") || !std::strcmp(name, "..");
-    if (dot) {
-      e.attr.st_ino = d->entry->d_ino;
-      e.attr.st_mode = mode_t(d->entry->d_type) << 12;
-    } else if (int lerr = fs.entry_for(dirfd, name, e)) {
-      if (lerr == ENOENT) {  // gone since it was listed
-        d->entry = nullptr;
-        continue;
-      }
-      err = lerr;
-      break;
-    }
     off_t next = d->entry->d_off;
-    size_t n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name, &e, next);
-    if (n > size - used) {
-      if (!dot) fs.inodes().forget(e.ino, 1);  // the kernel will not hold this lookup
-      break;
+    size_t n;
+    if (!plus) {
+      struct stat st {};
+      st.st_ino = d->entry->d_ino;
+      st.st_mode = mode_t(d->entry->d_type) << 12;
+      n = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, next);
+      if (n > size - used) break;
+    } else {
+      fuse_entry_param e{};
+      bool dot = !std::strcmp(name, ".") || !std::strcmp(name, "..");
+      if (dot) {
+        e.attr.st_ino = d->entry->d_ino;
+        e.attr.st_mode = mode_t(d->entry->d_type) << 12;
+      } else if (int lerr = fs.entry_for(node(req, ino).fd, name, e)) {
+        if (lerr == ENOENT) {  // gone since it was listed
+          d->entry = nullptr;
+          continue;
+        }
+        err = lerr;
+        break;
+      }
+      n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name, &e, next);
+      if (n > size - used) {
+        if (!dot) fs.inodes().forget(e.ino, 1);  // the kernel will not hold this lookup
+        break;
+      }
     }
     used += n;
     d->entry = nullptr;
@@ -499,6 +474,14 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
     fuse_reply_err(req, err);
   else
     fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  read_dir(req, ino, size, off, fi, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  read_dir(req, ino, size, off, fi, true);
 }
 
 void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
