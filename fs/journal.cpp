@@ -13,6 +13,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "sync/transport.hpp"
+
 namespace makuo::journal {
 namespace {
 
@@ -44,12 +46,6 @@ int write_all(int fd, const uint8_t* p, size_t n) {
     n -= size_t(w);
   }
   return 0;
-}
-
-int64_t now_ns() {
-  timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
 // A writer holds its segment's lock while it may append; if we can take it, nobody will.
@@ -172,8 +168,9 @@ int Writer::open() {
 
 int Writer::new_segment() {
   char name[96];
-  std::snprintf(name, sizeof name, "%016llx-%d-%u-%s", static_cast<unsigned long long>(now_ns()),
-                int(getpid()), seq_++, tag_.c_str());
+  std::snprintf(name, sizeof name, "%016llx-%d-%u-%s",
+                static_cast<unsigned long long>(realtime_ns()), int(getpid()), seq_++,
+                tag_.c_str());
   std::string tmp = std::string(".") + name + ".tmp";
   std::string final = std::string(name) + kSuffix;
   // Locked before it gets a name the reader looks at: it never sees it unlocked and empty.

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <vector>
 
+#include "sync/transport.hpp"
+
 namespace makuo::fs {
 namespace {
 
@@ -30,12 +32,6 @@ Passthrough& self(fuse_req_t req) {
 }
 Inode& node(fuse_req_t req, fuse_ino_t ino) {
   return self(req).inodes().get(ino);
-}
-
-int64_t now_ns() {
-  timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
 int stat_of(int fd, struct stat& st) {
@@ -506,6 +502,16 @@ bool is_symlink(Inode& i) {
   return stat_of(i.fd, st) == 0 && S_ISLNK(st.st_mode);
 }
 
+// getxattr/listxattr answer: the size asked for with a zero-size buffer, else the bytes.
+void reply_xattr(fuse_req_t req, ssize_t n, const std::vector<char>& buf) {
+  if (n < 0)
+    fuse_reply_err(req, errno);
+  else if (buf.empty())
+    fuse_reply_xattr(req, size_t(n));
+  else
+    fuse_reply_buf(req, buf.data(), size_t(n));
+}
+
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                  int flags) {
   Inode& i = node(req, ino);
@@ -528,13 +534,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
     return;
   }
   std::vector<char> buf(size);
-  ssize_t n = getxattr(ProcPath(i.fd).s, name, size ? buf.data() : nullptr, size);
-  if (n < 0)
-    fuse_reply_err(req, errno);
-  else if (size == 0)
-    fuse_reply_xattr(req, size_t(n));
-  else
-    fuse_reply_buf(req, buf.data(), size_t(n));
+  reply_xattr(req, getxattr(ProcPath(i.fd).s, name, size ? buf.data() : nullptr, size), buf);
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
@@ -547,13 +547,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     return;
   }
   std::vector<char> buf(size);
-  ssize_t n = listxattr(ProcPath(i.fd).s, size ? buf.data() : nullptr, size);
-  if (n < 0)
-    fuse_reply_err(req, errno);
-  else if (size == 0)
-    fuse_reply_xattr(req, size_t(n));
-  else
-    fuse_reply_buf(req, buf.data(), size_t(n));
+  reply_xattr(req, listxattr(ProcPath(i.fd).s, size ? buf.data() : nullptr, size), buf);
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
@@ -641,7 +635,7 @@ std::string Passthrough::rel_path(const Inode& i) {
     // The kernel names objects up to PATH_MAX bytes from the root; deeper ones are changed
     // but cannot be recorded. Say so (msync -r still sends them: it walks relative paths).
     ++journal_errors_;
-    int64_t now = now_ns(), last = last_error_log_.load();
+    int64_t now = realtime_ns(), last = last_error_log_.load();
     if (now - last > 1000000000 && last_error_log_.compare_exchange_strong(last, now))
       spdlog::error("change not recorded: its absolute path is longer than {} bytes", PATH_MAX);
     return "\x01";
@@ -667,12 +661,12 @@ void Passthrough::record(journal::Op op, const Inode& parent, const char* name) 
 
 void Passthrough::record_path(journal::Op op, std::string path, std::string to) {
   if (path == "\x01") return;
-  int err = journal_.append({op, now_ns(), std::move(path), std::move(to)});
+  int err = journal_.append({op, realtime_ns(), std::move(path), std::move(to)});
   if (!err) return;
   ++journal_errors_;
   // The operation itself succeeded and stays answered as such; the loss of its record is what
   // the operator must hear about (at most once a second).
-  int64_t now = now_ns(), last = last_error_log_.load();
+  int64_t now = realtime_ns(), last = last_error_log_.load();
   if (now - last > 1000000000 && last_error_log_.compare_exchange_strong(last, now))
     spdlog::error("change journal: append failed: {} ({} changes not recorded so far)",
                   std::strerror(err), journal_errors_.load());

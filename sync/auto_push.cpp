@@ -71,9 +71,7 @@ void AutoPush::applied(const std::string& path, TimePoint now) {
   echo_order_.push_back({now, path});
   if (cfg_.tombstones) {
     if (s.absent) {
-      timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      cfg_.tombstones->add(path, int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec);
+      cfg_.tombstones->add(path, realtime_ns());
     } else {
       cfg_.tombstones->erase(path);
     }
@@ -114,9 +112,7 @@ bool AutoPush::is_echo(const wire::Entry& e) {
 std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
   std::vector<wire::Entry> renamed, present, absent;
   std::set<std::string> seen;
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  int64_t now_ns = int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  int64_t now_ns = realtime_ns();
   auto add = [&](std::vector<wire::Entry>& to, wire::Entry e) {
     if (seen.insert(e.path).second) to.push_back(std::move(e));
   };

@@ -2,23 +2,13 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <time.h>
+
+#include <cstring>
 
 #include "sync/dir_digest.hpp"
 #include "sync/fsops.hpp"
-#include "sync/scan.hpp"
 
 namespace makuo {
-namespace {
-
-int64_t realtime_ns() {
-  timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
-
-}  // namespace
-
 CatchUp::CatchUp(CatchUpConfig cfg, Engine& engine, Tombstones& tombs)
     : cfg_(std::move(cfg)), eng_(engine), tombs_(tombs) {}
 
@@ -42,20 +32,25 @@ std::string CatchUp::state() const {
 }
 
 void CatchUp::compare(const std::vector<Target>& targets, const std::string& why, TimePoint now) {
-  ScanOptions so;
-  so.recursive = true;
-  so.base_path = cfg_.base_path;
-  so.excludes = cfg_.excludes;
-  ScanResult sr = scan(cfg_.basefd, so);
-  for (auto& e : sr.errors) spdlog::warn("catch-up: {}", e);
   SessionRequest req;
   req.flags = wire::kDigest;
-  for (auto& e : sr.entries) {
-    if (e.kind != wire::Kind::Dir) continue;
-    wire::Hash128 h;
-    if (dir_digest(cfg_.basefd, e.path, h) != 0) continue;
-    e.hash = h;
-    req.entries.push_back(std::move(e));
+  // One listing per directory gives both its digest and the subdirectories to visit.
+  std::vector<wire::Entry> todo(1);  // the base itself first (not sent: its path is "")
+  while (!todo.empty()) {
+    wire::Entry dir = std::move(todo.back());
+    todo.pop_back();
+    std::vector<wire::Entry> children;
+    if (int err = dir_children(cfg_.basefd, dir.path, children)) {
+      spdlog::warn("catch-up: {}: {}", dir.path.empty() ? "." : dir.path, std::strerror(err));
+      continue;
+    }
+    for (auto& c : children)
+      if (c.kind == wire::Kind::Dir &&
+          !(cfg_.excludes && cfg_.excludes->match(cfg_.base_path, c.path, true)))
+        todo.push_back(c);
+    if (dir.path.empty()) continue;
+    dir.hash = digest_of(children);
+    req.entries.push_back(std::move(dir));
   }
   req.targets = targets;
   req.loglevel = 1;

@@ -33,11 +33,9 @@ int dir_children(int basefd, const std::string& rel, std::vector<wire::Entry>& o
   return 0;
 }
 
-int dir_digest(int basefd, const std::string& rel, wire::Hash128& out) {
-  std::vector<wire::Entry> v;
-  if (int e = dir_children(basefd, rel, v)) return e;
+wire::Hash128 digest_of(const std::vector<wire::Entry>& children) {
   Hasher h;
-  for (auto& e : v) {
+  for (auto& e : children) {
     std::string rec = std::string(leaf_of(e.path)) + '\0' + char(e.kind) + '\0' +
                       std::to_string(e.mode) + ' ' + e.user + ':' + e.group + ' ' +
                       std::to_string(e.uid) + ':' + std::to_string(e.gid) + ' ' +
@@ -46,7 +44,13 @@ int dir_digest(int basefd, const std::string& rel, wire::Hash128& out) {
                       std::to_string(e.rdev) + ' ' + e.link + '\n';
     h.update({reinterpret_cast<const uint8_t*>(rec.data()), rec.size()});
   }
-  out = h.digest();
+  return h.digest();
+}
+
+int dir_digest(int basefd, const std::string& rel, wire::Hash128& out) {
+  std::vector<wire::Entry> v;
+  if (int e = dir_children(basefd, rel, v)) return e;
+  out = digest_of(v);
   return 0;
 }
 

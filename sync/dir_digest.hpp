@@ -14,7 +14,9 @@ namespace makuo {
 // The entries directly in directory rel ("" = the base), as a push carries them (our
 // temporaries left out). 0 or errno.
 int dir_children(int basefd, const std::string& rel, std::vector<wire::Entry>& out);
-// The digest of those entries. 0 or errno.
+// The digest of a directory's entries as dir_children lists them.
+wire::Hash128 digest_of(const std::vector<wire::Entry>& children);
+// dir_children, then digest_of. 0 or errno.
 int dir_digest(int basefd, const std::string& rel, wire::Hash128& out);
 
 }  // namespace makuo

@@ -211,11 +211,6 @@ int main(int argc, char** argv) {
   if (int e = tombs.load()) die("tombstones in " + state_dir + ": " + strerror(e));
   // When this server last had company: away longer than the tombstones are kept, deletions
   // made meanwhile are forgotten, and files deleted elsewhere may come back with our catch-up.
-  auto realtime_ns = [] {
-    timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
-  };
   int64_t last_contact = 0, contact_saved = 0;
   if (int fd = openat(state_fd, "last-contact", O_RDONLY | O_CLOEXEC); fd >= 0) {
     char buf[32] = {};

@@ -64,11 +64,8 @@ RecvSession::RecvSession(wire::NodeId self, wire::NodeId sender, Endpoint from, 
       cfg_(cfg),
       committer_(committer),
       stats_(stats),
-      last_activity_(now) {
-  timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  started_ns_ = int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
+      last_activity_(now),
+      started_ns_(realtime_ns()) {}
 
 RecvSession::~RecvSession() {
   // Whatever did not complete leaves nothing behind.

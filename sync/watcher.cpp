@@ -20,12 +20,6 @@ constexpr uint32_t kMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
                            IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW |
                            IN_EXCL_UNLINK;
 
-int64_t now_ns() {
-  timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
-
 bool below_or_at(const std::string& p, const std::string& dir) {
   return p == dir ||
          (p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/');
@@ -46,7 +40,7 @@ std::string Watcher::abs(const std::string& rel) const {
 
 void Watcher::record(journal::Op op, const std::string& path, const std::string& to) {
   ++stats_.records;
-  if (int e = out_.append({op, now_ns(), path, to}))
+  if (int e = out_.append({op, realtime_ns(), path, to}))
     spdlog::error("change journal: {} {} not recorded: {}", journal::to_string(op), path,
                   std::strerror(e));
 }
