@@ -13,6 +13,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "sync/fsops.hpp"
 #include "sync/transport.hpp"
 
 namespace makuo::journal {
@@ -33,19 +34,6 @@ uint64_t get(const uint8_t* p, int bytes) {
 
 bool is_segment(const std::string& name) {
   return name.size() > 4 && name[0] != '.' && name.ends_with(kSuffix);
-}
-
-int write_all(int fd, const uint8_t* p, size_t n) {
-  while (n) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    p += w;
-    n -= size_t(w);
-  }
-  return 0;
 }
 
 // A writer holds its segment's lock while it may append; if we can take it, nobody will.

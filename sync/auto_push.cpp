@@ -35,13 +35,19 @@ AutoPush::AutoPush(AutoPushConfig cfg, Engine& engine, journal::Reader& reader, 
 void AutoPush::note_deletion(const journal::Record& r) {
   if (!cfg_.tombstones) return;
   using journal::Op;
+  // The version deleted, as far as the index knows it (receivers tell conflicts by it).
+  auto deleted = [&]() -> std::optional<wire::Version> {
+    const IndexEntry* ie = cfg_.index ? cfg_.index->find(r.path) : nullptr;
+    if (!ie || ie->kind == wire::Kind::Dir) return std::nullopt;
+    return ie->version();
+  };
   switch (r.op) {
     case Op::Unlink:
     case Op::Rmdir:
-      cfg_.tombstones->add(r.path, r.time_ns);
+      cfg_.tombstones->add(r.path, r.time_ns, deleted());
       break;
     case Op::Rename:
-      cfg_.tombstones->add(r.path, r.time_ns);
+      cfg_.tombstones->add(r.path, r.time_ns, deleted());
       cfg_.tombstones->erase(r.to);
       break;
     case Op::Create:
@@ -82,6 +88,16 @@ void AutoPush::applied(const std::string& path, TimePoint now) {
   }
 }
 
+void AutoPush::local_change(const std::string& path, TimePoint now) {
+  journal::Record r;
+  r.op = journal::Op::Create;
+  r.time_ns = realtime_ns();
+  r.path = path;
+  queue_.add(r, now);
+  forced_.insert(path);
+  if (wake_) wake_();
+}
+
 bool AutoPush::is_echo(const wire::Entry& e) {
   if (echo_.empty()) return false;
   if (e.kind == wire::Kind::Absent) {
@@ -117,15 +133,22 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
     if (seen.insert(e.path).second) to.push_back(std::move(e));
   };
   for (const Change& c : changes) {
+    bool forced = forced_.erase(c.path) > 0;
     struct stat st;
     int err = lstat_beneath(cfg_.basefd, c.path, st);
     if (err == ENOENT || err == ENOTDIR) {
       wire::Entry e;
       e.kind = wire::Kind::Absent;
       e.path = c.path;
-      e.mtime_ns = now_ns;
-      if (!is_echo(e)) {
-        if (cfg_.tombstones) cfg_.tombstones->add(e.path, now_ns);
+      // When it was deleted: as recorded (or by our receiver), else now.
+      int64_t when = cfg_.tombstones ? cfg_.tombstones->when(c.path) : 0;
+      e.mtime_ns = when ? when : now_ns;
+      if (forced || !is_echo(e)) {
+        if (cfg_.index) cfg_.index->note_local(e, cfg_.self);
+        if (cfg_.tombstones)
+          cfg_.tombstones->add(
+              e.path, e.mtime_ns,
+              e.ancestors.empty() ? std::nullopt : std::optional(e.ancestors.front()));
         add(absent, std::move(e));
       }
       continue;
@@ -150,13 +173,18 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
       target.resize(size_t(n));
       e.link = std::move(target);
     }
-    if (is_echo(e)) continue;  // our receiver put it there, and whatever is below it
-    if (S_ISREG(st.st_mode) && uint64_t(st.st_size) <= kTieHashMax) {
+    if (!forced && is_echo(e)) continue;  // our receiver put it there, and what is below it
+    if (renamed_here && cfg_.index) cfg_.index->rename_tree(c.from, c.path);
+    if (cfg_.index) cfg_.index->note_local(e, cfg_.self);
+    if (S_ISREG(st.st_mode) && !e.hash && uint64_t(st.st_size) <= kTieHashMax) {
       // Two nodes can write a path within one mtime tick: the content hash breaks the tie
       // the same way everywhere (RecvSession::decide).
       Fd f(open_beneath(cfg_.basefd, c.path, O_RDONLY));
       Hasher h;
-      if (f && hash_fd(f.get(), 0, h) == 0) e.hash = h.digest();
+      if (f && hash_fd(f.get(), 0, h) == 0) {
+        e.hash = h.digest();
+        if (cfg_.index) cfg_.index->set_hash(e.path, {e.mtime_ns, e.size}, *e.hash);
+      }
     }
     if (renamed_here) {
       e.from = c.from;
@@ -172,8 +200,11 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
       so.excludes = cfg_.excludes;
       ScanResult sr = scan(cfg_.basefd, so);
       for (auto& line : sr.errors) spdlog::warn("{}", line);
-      for (auto& x : sr.entries)
-        if (!is_echo(x)) add(present, std::move(x));
+      for (auto& x : sr.entries) {
+        if (is_echo(x)) continue;
+        if (cfg_.index) cfg_.index->note_local(x, cfg_.self);
+        add(present, std::move(x));
+      }
     }
   }
   // Deepest first: a directory is removed after what was in it (see RecvSession: under last

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "sync/engine.hpp"
 #include "sync/paths.hpp"
 #include "sync/tombstones.hpp"
+#include "sync/tree_index.hpp"
 
 namespace makuo {
 
@@ -32,6 +34,8 @@ struct AutoPushConfig {
   // writes: inotify), so that a half-received tree is never taken for a local change.
   bool hold_while_receiving = false;
   Tombstones* tombstones = nullptr;  // deletions pushed or applied here are remembered
+  TreeIndex* index = nullptr;        // versions pushed from here are recorded in it
+  std::string self;                  // this node's name
 };
 
 struct AutoPushStats {
@@ -45,6 +49,9 @@ class AutoPush {
   TimePoint run(TimePoint now);
   // This node's receiver changed path: what it is now is not a local change.
   void applied(const std::string& path, TimePoint now);
+  // path is to be pushed as it is here, even if our receiver put it there: a conflict copy
+  // we made, or a version of ours a sender's older one lost to.
+  void local_change(const std::string& path, TimePoint now);
   // Called when a push finished (from within the engine): run() should come soon.
   void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
   // Whether a push started by run() wants the engine poked.
@@ -79,6 +86,7 @@ class AutoPush {
   std::function<void()> wake_;
   std::unordered_map<std::string, Seen> echo_;
   std::deque<std::pair<TimePoint, std::string>> echo_order_;
+  std::set<std::string> forced_;  // pending paths that are pushed even if they look like echoes
   AutoPushStats stats_;
 };
 

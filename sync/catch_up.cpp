@@ -86,6 +86,7 @@ void CatchUp::push(TimePoint now) {
     for (auto& e : v) {
       bool is_dir = e.kind == wire::Kind::Dir;
       if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, e.path, is_dir)) continue;
+      if (cfg_.index) cfg_.index->annotate(e, cfg_.self);
       if (present.insert(e.path).second) entries.push_back(std::move(e));
     }
   };
@@ -93,13 +94,14 @@ void CatchUp::push(TimePoint now) {
   for (auto& d : differing_) list(d);
   stats_.dirs_differing += differing_.size();
   size_t ntombs = 0;
-  for (auto& [path, when] : tombs_.list(realtime_ns())) {
+  for (auto& t : tombs_.list(realtime_ns())) {
     struct stat st;
-    if (present.count(path) || lstat_beneath(cfg_.basefd, path, st) == 0) continue;
+    if (present.count(t.path) || lstat_beneath(cfg_.basefd, t.path, st) == 0) continue;
     wire::Entry e;
     e.kind = wire::Kind::Absent;
-    e.path = path;
-    e.mtime_ns = when;
+    e.path = t.path;
+    e.mtime_ns = t.when_ns;
+    if (t.base) e.ancestors.push_back(*t.base);
     entries.push_back(std::move(e));
     ++ntombs;
   }

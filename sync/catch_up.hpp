@@ -21,6 +21,7 @@
 #include "sync/engine.hpp"
 #include "sync/paths.hpp"
 #include "sync/tombstones.hpp"
+#include "sync/tree_index.hpp"
 
 namespace makuo {
 
@@ -28,7 +29,9 @@ struct CatchUpConfig {
   int basefd = -1;
   std::string base_path;
   const Excludes* excludes = nullptr;
-  Duration settle = 2s;  // after the last join before deciding
+  Duration settle = 2s;              // after the last join before deciding
+  const TreeIndex* index = nullptr;  // origins, ancestors and hashes of what we push
+  std::string self;
 };
 
 struct CatchUpStats {

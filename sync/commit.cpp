@@ -47,12 +47,22 @@ void Committer::run(std::vector<PendingCommit>& batch) {
     struct stat st;
     if (!err && c.unless_newer_than != INT64_MAX &&
         fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        !S_ISDIR(st.st_mode) &&
-        (mtime_ns(st) > c.unless_newer_than ||
-         (S_ISREG(st.st_mode) && being_written(c.dir.get(), c.leaf))))
-      err = kNewerHere;
+        !S_ISDIR(st.st_mode)) {
+      if (mtime_ns(st) > c.unless_newer_than)
+        err = kNewerHere;
+      else if (S_ISREG(st.st_mode) && being_written(c.dir.get(), c.leaf))
+        err = kBeingWritten;
+    }
     struct stat dst;
     bool restore = c.keep_dir_mtime && fstat(c.dir.get(), &dst) == 0;
+    if (!err && !c.keep_as.empty() &&
+        fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode) && mtime_ns(st) == c.keep_version.mtime_ns &&
+        uint64_t(st.st_size) == c.keep_version.size)
+      c.kept = linkat(c.dir.get(), c.leaf.c_str(), c.dir.get(), c.keep_as.c_str(), 0) == 0 ||
+               (errno == EEXIST && fstatat(c.dir.get(), c.keep_as.c_str(), &st, 0) == 0 &&
+                mtime_ns(st) == c.keep_version.mtime_ns &&
+                uint64_t(st.st_size) == c.keep_version.size);  // kept before
     if (!err && renameat(c.dir.get(), c.tmp.c_str(), c.dir.get(), c.leaf.c_str()) != 0) {
       err = errno;
       if (err == EISDIR || err == ENOTEMPTY || err == EEXIST || err == ENOTDIR) {
@@ -79,7 +89,7 @@ void Committer::flush() {
   if (!threaded_) {
     run(batch);
     for (auto& c : batch)
-      if (c.done) c.done(c.err);
+      if (c.done) c.done(c.err, c.kept);
     return;
   }
   // Started on first use: the daemon forks after constructing its engine.
@@ -99,7 +109,7 @@ size_t Committer::collect() {
     done.swap(finished_);
   }
   for (auto& c : done)
-    if (c.done) c.done(c.err);
+    if (c.done) c.done(c.err, c.kept);
   return done.size();
 }
 

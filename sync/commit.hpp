@@ -20,19 +20,26 @@ struct PendingCommit {
   Fd dir;           // the target's directory
   std::string tmp;  // verified temporary in dir
   std::string leaf;
-  std::function<void(int err)> done;  // runs on the thread that calls collect()
+  std::function<void(int err, bool kept)> done;  // runs on the thread that calls collect()
   int err = 0;
   // Last writer wins: when the target's mtime is later than this at rename time, the
-  // temporary is dropped and err is kNewerHere (a local write raced with the push).
+  // temporary is dropped and err is kNewerHere (a local write raced with the push), or
+  // kBeingWritten while a writer has it open through the mount.
   int64_t unless_newer_than = INT64_MAX;
   // The directory keeps its mtime: under last writer wins a directory's mtime is replicated
   // state, not a side effect of receiving (the push carries the directory's own mtime).
   bool keep_dir_mtime = false;
+  // A conflict: the version being replaced is kept as keep_as (a hard link in dir) if it is
+  // still keep_version at rename time; kept tells whether it was.
+  std::string keep_as;
+  wire::Version keep_version;
+  bool kept = false;
 };
 
 class Committer {
  public:
   static constexpr int kNewerHere = -1;
+  static constexpr int kBeingWritten = -2;  // open for writing through the mount: it is newer
   // threaded: flush in a worker thread; wake is called (from it) when results are ready.
   Committer(int basefd, bool threaded, std::function<void()> wake = {});
   ~Committer();

@@ -103,9 +103,11 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
           return;
         }
         ++stats_.sessions_received;
+        const Member* sender = members_.find(h.node);
         it = receiving_
-                 .emplace(key, std::make_unique<RecvSession>(id_, h.node, from, m.sid, cfg_.recv,
-                                                             committer_, rstats_, now))
+                 .emplace(key, std::make_unique<RecvSession>(
+                                   id_, h.node, sender ? sender->name : std::string(), from, m.sid,
+                                   cfg_.recv, committer_, rstats_, now))
                  .first;
       }
       it->second->on_manifest(m, now);

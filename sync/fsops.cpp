@@ -111,6 +111,20 @@ int remove_tree_at(int dirfd, const std::string& name) {
   return err;
 }
 
+int write_all(int fd, const void* p, size_t n) {
+  auto* b = static_cast<const uint8_t*>(p);
+  while (n) {
+    ssize_t w = ::write(fd, b, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    b += w;
+    n -= size_t(w);
+  }
+  return 0;
+}
+
 std::string temp_name() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char buf[17];

@@ -57,6 +57,9 @@ int list_dir(int dirfd, std::vector<std::string>& names);
 // Removes name in dirfd, recursively for directories, never following symlinks. 0 or errno.
 int remove_tree_at(int dirfd, const std::string& name);
 
+// write(2) until all n bytes are written (EINTR retried). 0 or errno.
+int write_all(int fd, const void* p, size_t n);
+
 // A fresh temporary name (kTempPrefix + random hex) for a sibling of the target.
 std::string temp_name();
 

@@ -29,8 +29,10 @@
 #include "sync/mount_notify.hpp"
 #include "sync/options.hpp"
 #include "sync/paths.hpp"
+#include "sync/rescan.hpp"
 #include "sync/sd_notify.hpp"
 #include "sync/tombstones.hpp"
+#include "sync/tree_index.hpp"
 #include "sync/udp_node.hpp"
 #include "sync/version.hpp"
 #include "sync/watcher.hpp"
@@ -236,6 +238,25 @@ int main(int argc, char** argv) {
   };
   Excludes excludes;
   for (auto& x : o.excludes) excludes.add(x);
+  // The tree index, brought in line with what changed on disk while we were not running.
+  TreeIndex index(state_fd, "index");
+  {
+    std::vector<std::string> warnings;
+    if (int e = index.load(warnings, state_uid, state_gid))
+      die("tree index in " + state_dir + ": " + strerror(e));
+    for (auto& w : warnings) spdlog::warn("{}", w);
+    auto t0 = Clock::now();
+    RescanStats rs = rescan(basefd, base, &excludes, index, tombs, o.name, index.stamp_ns());
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    if (index.fresh())
+      spdlog::info("tree index: {} entries indexed in {} ms (first run)", rs.entries, ms);
+    else
+      spdlog::info(
+          "tree index: {} entries checked in {} ms; since we stopped {} added, {} changed, {} "
+          "deleted here (tombstoned), {} gone without a sign of deletion",
+          rs.entries, ms, rs.added, rs.changed, rs.deleted, rs.forgotten);
+    if (int e = index.flush(realtime_ns(), true)) die("tree index: " + std::string(strerror(e)));
+  }
   std::unique_ptr<AutoPush> autopush;
   std::unique_ptr<MountNotifier> notifier;
   if (!o.chroot) notifier = std::make_unique<MountNotifier>(notify_dir);
@@ -282,6 +303,17 @@ int main(int argc, char** argv) {
   ec.rate_bytes = uint64_t(o.rate_mbps * 1e6 / 8);
   ec.commit_thread = true;
   ec.recv.deleted_at = [&](const std::string& path) { return tombs.when(path); };
+  ec.recv.index = &index;
+  ec.recv.self = o.name;
+  ec.recv.keep_conflicts = o.keep_conflicts;
+  ec.recv.on_conflict_copy = [&](const std::string& path) {
+    TimePoint now = Clock::now();
+    if (notifier) notifier->changed(path, now);
+    if (autopush) autopush->local_change(path, now);
+  };
+  ec.recv.on_newer_here = [&](const std::string& path) {
+    if (autopush) autopush->local_change(path, Clock::now());
+  };
   ec.recv.on_applied = [&](const std::string& path) {
     TimePoint now = Clock::now();
     if (notifier) notifier->changed(path, now);
@@ -302,6 +334,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<Watcher> watcher;
   cc.started = Clock::now();
   CatchUp* catchup_ptr = nullptr;
+  const Engine* engine_ptr = nullptr;  // the engine is made after the console's config
   cc.extra_report = [&](ctl::StatusReport& r) {
     if (catchup_ptr) {
       auto& c = catchup_ptr->stats();
@@ -313,6 +346,10 @@ int main(int argc, char** argv) {
             double(c.deleted));
       r.add("makuo_tombstones", "Deletions remembered for members that were away",
             double(tombs.size()), false);
+      r.add("makuo_index_entries", "Paths in the tree index", double(index.size()), false);
+      r.add("makuo_conflicts_total",
+            "Versions written here that lost to concurrent writes elsewhere",
+            double(engine_ptr->recv_stats().conflicts));
     }
     if (autopush) {
       auto& a = autopush->stats();
@@ -346,6 +383,9 @@ int main(int argc, char** argv) {
                   " rounds, " + std::to_string(c.updated) + " updated, " +
                   std::to_string(c.deleted) + " deleted, " + std::to_string(tombs.size()) +
                   " tombstones");
+      v.push_back("index     : " + std::to_string(index.size()) + " entries; " +
+                  std::to_string(engine_ptr->recv_stats().conflicts) + " conflicts lost here" +
+                  (o.keep_conflicts ? " (kept)" : ""));
     }
     if (watcher) {
       auto& w = watcher->stats();
@@ -362,6 +402,7 @@ int main(int argc, char** argv) {
   // The engine exists before the console so the console can refer to it; it starts talking
   // only when attached to the node.
   Engine engine(ec, *node, id);
+  engine_ptr = &engine;
   std::unique_ptr<Sealer> sealer;
   if (!keys.empty()) {
     sealer = std::make_unique<Sealer>(keys, id);
@@ -430,6 +471,7 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: stopping", sig);
     sd_notify_message("STOPPING=1");
     engine.stop(Clock::now());
+    if (int e = index.flush(realtime_ns(), true)) spdlog::warn("tree index: {}", strerror(e));
     if (console) console->close();
     io.stop();
   });
@@ -456,6 +498,8 @@ int main(int argc, char** argv) {
   ac.max_delay = std::chrono::milliseconds(o.quiet_ms * 10);
   ac.hold_while_receiving = o.watch;
   ac.tombstones = &tombs;
+  ac.index = &index;
+  ac.self = o.name;
   autopush = std::make_unique<AutoPush>(ac, engine, *reader, Clock::now());
   spdlog::info("change journal {}/journal: {} bytes to propagate", state_dir, reader->backlog());
   // A record is picked up as soon as it is written.
@@ -490,6 +534,8 @@ int main(int argc, char** argv) {
   cuc.basefd = basefd;
   cuc.base_path = base;
   cuc.excludes = &excludes;
+  cuc.index = &index;
+  cuc.self = o.name;
   CatchUp catchup(cuc, engine, tombs);
   boost::asio::steady_timer catchup_timer(io);
   std::function<void()> run_catchup = [&] {
@@ -498,6 +544,7 @@ int main(int argc, char** argv) {
     if (catchup.take_started()) node->poke();
     int64_t rt = realtime_ns();
     if (int e = tombs.save(rt)) spdlog::warn("tombstones: {}", strerror(e));
+    if (int e = index.flush(rt)) spdlog::warn("tree index: {}", strerror(e));
     if (engine.members().size() > 0) save_contact(rt);
     catchup_timer.expires_at(next);
     catchup_timer.async_wait([&](const boost::system::error_code& e) {

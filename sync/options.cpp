@@ -57,6 +57,9 @@ void print_daemon_usage(FILE* out) {
           "                   # (for servers without a makuofs mount)\n"
           "  --tombstone-days N # remember deletions N days (default 7), so that servers\n"
           "                   # that were away apply them when they come back\n"
+          "  --keep-conflicts # a version written here that loses to a concurrent write\n"
+          "                   # elsewhere is kept as NAME.makuo-conflict-NODE-TIME (and\n"
+          "                   # replicated); without it the loss is only logged\n"
           "  --metrics-file PATH # write the counters in Prometheus text format to PATH\n"
           "                   # every 5 s (atomically; node_exporter textfile collector)\n"
           "  --mtu BYTES      # path MTU; data blocks are sized to fit it (default: 1500)\n"
@@ -130,7 +133,8 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
     kQuiet,
     kWatch,
     kMetrics,
-    kTombstoneDays
+    kTombstoneDays,
+    kKeepConflicts
   };
   static const option longs[] = {{"chroot", no_argument, nullptr, 'c'},
                                  {"core", no_argument, nullptr, 'C'},
@@ -146,6 +150,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
                                  {"watch", no_argument, nullptr, kWatch},
                                  {"metrics-file", required_argument, nullptr, kMetrics},
                                  {"tombstone-days", required_argument, nullptr, kTombstoneDays},
+                                 {"keep-conflicts", no_argument, nullptr, kKeepConflicts},
                                  {nullptr, 0, nullptr, 0}};
   opterr = 0;
   optind = 1;
@@ -269,6 +274,9 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
       case kTombstoneDays:
         if (!to_int(optarg, 1, 3650, v)) return bad("--tombstone-days", optarg);
         o.tombstone_days = int(v);
+        break;
+      case kKeepConflicts:
+        o.keep_conflicts = true;
         break;
       case kMetrics:
         if (!*optarg) return bad("--metrics-file", optarg);

@@ -35,6 +35,7 @@ struct DaemonOptions {
   bool watch = false;                  // --watch
   std::string metrics_file;            // --metrics-file
   int tombstone_days = 7;              // --tombstone-days
+  bool keep_conflicts = false;         // --keep-conflicts
   int mtu = 1500;                      // --mtu
   bool loop = false;                   // --loop
   int target_timeout = 10;             // --timeout seconds

@@ -1,6 +1,7 @@
 #include "sync/recv_session.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -54,11 +55,27 @@ bool owner_matches(const wire::Entry& e, const struct stat& st, bool privileged)
 
 }  // namespace
 
-RecvSession::RecvSession(wire::NodeId self, wire::NodeId sender, Endpoint from, uint32_t sid,
-                         const ReceiverConfig& cfg, Committer& committer, RecvStats& stats,
-                         TimePoint now)
+std::string conflict_name(const std::string& path, const std::string& node, int64_t mtime_ns) {
+  time_t t = time_t(mtime_ns / 1000000000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char when[32];
+  strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
+  std::string who = node;
+  std::replace(who.begin(), who.end(), '/', '_');
+  std::string suffix = ".makuo-conflict-" + who + "-" + when;
+  std::string leaf(leaf_of(path));
+  if (leaf.size() + suffix.size() > wire::kMaxName)
+    leaf.resize(wire::kMaxName > suffix.size() ? wire::kMaxName - suffix.size() : 0);
+  return join(parent_of(path), leaf + suffix);
+}
+
+RecvSession::RecvSession(wire::NodeId self, wire::NodeId sender, std::string sender_name,
+                         Endpoint from, uint32_t sid, const ReceiverConfig& cfg,
+                         Committer& committer, RecvStats& stats, TimePoint now)
     : self_(self),
       sender_(sender),
+      sender_name_(std::move(sender_name)),
       from_(from),
       sid_(sid),
       cfg_(cfg),
@@ -127,26 +144,22 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
     }
     return e.hash && h.digest() == *e.hash ? wire::Code::CheckOk : wire::Code::CheckNg;
   }
-  if ((flags_ & wire::kAuto) && exists && S_ISREG(st.st_mode) && e.kind == wire::Kind::File &&
-      e.hash && mtime_ns(st) == e.mtime_ns) {
-    // The same mtime tick on two writers: the larger content hash wins, on every node alike.
-    Fd f(open_beneath(cfg_.basefd, e.path, O_RDONLY));
-    Hasher h;
-    if (f && hash_fd(f.get(), 0, h) == 0) {
-      wire::Hash128 mine = h.digest();
-      if (mine > *e.hash) return wire::Code::Newer;
-      if (mine < *e.hash) return wire::Code::Need;
-    }
+  if ((flags_ & wire::kAuto) && exists && !S_ISDIR(st.st_mode) && e.kind != wire::Kind::Dir) {
+    LocalVersion mine;
+    if (cfg_.index) mine = cfg_.index->local_version(e.path, st, cfg_.self);
+    int order = order_against(e, st, mine);
+    if (order > 0) return newer_here(e.path);  // a later write here wins (DESIGN.md "Semantics")
+    if (order < 0 && S_ISREG(st.st_mode)) check_conflict(idx, st, mine);
+    // Lost a tie of mtimes: the size and mtime check below would take ours for theirs.
+    if (order < 0 && mtime_ns(st) == e.mtime_ns && e.kind != wire::Kind::Absent)
+      return wire::Code::Need;
   }
-  if ((flags_ & wire::kAuto) && exists && !S_ISDIR(st.st_mode) && e.kind != wire::Kind::Dir &&
-      mtime_ns(st) > e.mtime_ns)
-    return wire::Code::Newer;  // a later write here wins over this one (DESIGN.md "Semantics")
   if ((flags_ & wire::kAuto) && exists && S_ISDIR(st.st_mode) && e.kind == wire::Kind::Dir &&
       mtime_ns(st) > e.mtime_ns && mtime_ns(st) < started_ns_)
     return wire::Code::Newer;  // changed here later (not by this push); contents judged alone
   if ((flags_ & wire::kAuto) && !exists && e.kind != wire::Kind::Absent && cfg_.deleted_at &&
       cfg_.deleted_at(e.path) > e.mtime_ns)
-    return wire::Code::Newer;  // deleted here after that version was written
+    return newer_here(e.path);  // deleted here after that version was written
   if (!e.from.empty() && !dry() && try_rename(e, exists, st) == 0) {
     lstat_beneath(cfg_.basefd, e.path, st);
     exists = true;
@@ -158,7 +171,7 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
         err = uint16_t(merr);
         return wire::Code::Failed;
       }
-      applied(e.path);
+      applied(e.path, &e);
       return owner_kept(e) ? wire::Code::DoneOwnerKept : wire::Code::Done;
     }
   }
@@ -185,6 +198,14 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
             err = uint16_t(errno);
             return wire::Code::Failed;
           }
+        } else if (auto c = conflicts_.find(idx); c != conflicts_.end()) {
+          std::string copy = c->second.copy;
+          if (!copy.empty() && renameat(dfd, leaf.c_str(), dfd, copy.c_str()) != 0) copy.clear();
+          if (copy.empty() && unlinkat(dfd, leaf.c_str(), 0) != 0) {
+            err = uint16_t(errno);
+            return wire::Code::Failed;
+          }
+          report_conflict(idx, copy);
         } else if (int rerr = remove_tree_at(dfd, leaf)) {
           err = uint16_t(rerr);
           return wire::Code::Failed;
@@ -242,6 +263,7 @@ int RecvSession::try_rename(const wire::Entry& e, bool exists, const struct stat
                          mtime_ns(src) == e.mtime_ns && (!exists || S_ISREG(st.st_mode))
                    : S_ISDIR(src.st_mode) && !exists;
   if (!match) return ESTALE;
+  if (cfg_.index) cfg_.index->rename_tree(e.from, e.path);
   Fd from_dir(open_beneath(cfg_.basefd, parent_of(e.from), O_RDONLY | O_DIRECTORY));
   int dfd = ensure_dir(cfg_.basefd, parent_of(e.path));
   if (!from_dir || dfd < 0) {
@@ -254,8 +276,73 @@ int RecvSession::try_rename(const wire::Entry& e, bool exists, const struct stat
                std::string(leaf_of(e.path)).c_str()) != 0)
     return errno;
   applied(e.from);
-  applied(e.path);
+  applied(e.path, &e);
   return 0;
+}
+
+void RecvSession::applied(const std::string& path, const wire::Entry* e) {
+  if (cfg_.index) {
+    struct stat st;
+    bool there = lstat_beneath(cfg_.basefd, path, st) == 0;
+    cfg_.index->note_applied(path, there ? &st : nullptr, e, sender_name_);
+  }
+  if (cfg_.on_applied) cfg_.on_applied(path);
+}
+
+int RecvSession::order_against(const wire::Entry& e, const struct stat& st,
+                               const LocalVersion& mine) {
+  int64_t t = mtime_ns(st);
+  if (t != e.mtime_ns) return t > e.mtime_ns ? 1 : -1;
+  if (e.kind == wire::Kind::Absent) return 0;
+  // Two writes in one mtime tick: the node name decides, then the content hash, the same
+  // way on every node (both sides must see the same: names only when both are known).
+  if (!mine.origin.empty() && !e.origin.empty() && mine.origin != e.origin)
+    return mine.origin > e.origin ? 1 : -1;
+  if (S_ISREG(st.st_mode) && e.kind == wire::Kind::File && e.hash) {
+    std::optional<wire::Hash128> h = mine.hash;
+    if (!h) {
+      Fd f(open_beneath(cfg_.basefd, e.path, O_RDONLY));
+      Hasher hasher;
+      if (f && hash_fd(f.get(), 0, hasher) == 0) h = hasher.digest();
+    }
+    if (h && *h != *e.hash) return *h > *e.hash ? 1 : -1;
+  }
+  return 0;
+}
+
+void RecvSession::check_conflict(uint32_t idx, const struct stat& st, const LocalVersion& mine) {
+  const wire::Entry& e = entries_[idx];
+  wire::Version v{mtime_ns(st), uint64_t(st.st_size)};
+  if (dry() || cfg_.self.empty() || mine.origin != cfg_.self) return;
+  if (std::find(e.ancestors.begin(), e.ancestors.end(), v) != e.ancestors.end()) return;
+  Conflict c{v, {}};
+  if (cfg_.keep_conflicts)
+    c.copy = std::string(leaf_of(conflict_name(e.path, cfg_.self, v.mtime_ns)));
+  conflicts_[idx] = c;
+}
+
+void RecvSession::report_conflict(uint32_t idx, const std::string& copy) {
+  const wire::Entry& e = entries_[idx];
+  const Conflict& c = conflicts_.at(idx);
+  std::string who = e.origin.empty() ? sender_name_ : e.origin;
+  char when[32];
+  time_t t = time_t(c.mine.mtime_ns / 1000000000);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  strftime(when, sizeof when, "%F %T", &tm);
+  std::string what = e.kind == wire::Kind::Absent ? "deletion" : "version";
+  if (!copy.empty()) {
+    spdlog::warn(
+        "conflict: {}: the version written here at {} lost to a later {} from {}; kept as {}",
+        e.path, when, what, who, join(parent_of(e.path), copy));
+    if (cfg_.on_conflict_copy) cfg_.on_conflict_copy(join(parent_of(e.path), copy));
+  } else {
+    spdlog::warn(
+        "conflict: {}: the version written here at {} lost to a later {} from {}{}", e.path, when,
+        what, who,
+        cfg_.keep_conflicts ? " (could not keep it)" : " (--keep-conflicts keeps such versions)");
+  }
+  ++stats_.conflicts;
 }
 
 void RecvSession::resolve(uint32_t idx, wire::Code c, uint16_t err) {
@@ -285,26 +372,35 @@ int RecvSession::apply_meta_fd(int fd, const wire::Entry& e) {
 void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
   std::string leaf(leaf_of(entries_[idx].path));
   ++pending_commits_;
-  PendingCommit pc{
-      std::move(dir), std::move(tmp), std::move(leaf),
-      [this, idx](int err) {
-        --pending_commits_;
-        if (err == Committer::kNewerHere) {
-          resolve(idx, wire::Code::Newer, 0);
-        } else if (err) {
-          resolve(idx, wire::Code::Failed, uint16_t(err));
-        } else {
-          ++stats_.files_committed;
-          applied(entries_[idx].path);
-          resolve(idx, owner_kept(entries_[idx]) ? wire::Code::DoneOwnerKept : wire::Code::Done, 0);
-        }
-        try_hardlinks();
-        maybe_finalize();
-      },
-      0};
+  PendingCommit pc;
+  pc.dir = std::move(dir);
+  pc.tmp = std::move(tmp);
+  pc.leaf = std::move(leaf);
+  pc.done = [this, idx](int err, bool kept) {
+    --pending_commits_;
+    if (err == Committer::kNewerHere) {
+      resolve(idx, newer_here(entries_[idx].path), 0);
+    } else if (err == Committer::kBeingWritten) {
+      resolve(idx, wire::Code::Newer, 0);  // its close is recorded and pushed, and judged then
+    } else if (err) {
+      resolve(idx, wire::Code::Failed, uint16_t(err));
+    } else {
+      ++stats_.files_committed;
+      if (auto c = conflicts_.find(idx); c != conflicts_.end())
+        report_conflict(idx, kept ? c->second.copy : std::string());
+      applied(entries_[idx].path, &entries_[idx]);
+      resolve(idx, owner_kept(entries_[idx]) ? wire::Code::DoneOwnerKept : wire::Code::Done, 0);
+    }
+    try_hardlinks();
+    maybe_finalize();
+  };
   if (flags_ & wire::kAuto) {
     pc.unless_newer_than = entries_[idx].mtime_ns;
     pc.keep_dir_mtime = true;
+  }
+  if (auto c = conflicts_.find(idx); c != conflicts_.end() && !c->second.copy.empty()) {
+    pc.keep_as = c->second.copy;
+    pc.keep_version = c->second.mine;
   }
   committer_.add(std::move(pc), now_);
 }
@@ -579,7 +675,7 @@ void RecvSession::maybe_finalize() {
       fstat(fd, &st);
       if (!((st.st_mode & 07777) == e.mode && mtime_ns(st) == e.mtime_ns &&
             owner_matches(e, st, cfg_.privileged)))
-        if (!(err = apply_meta_fd(fd, e))) applied(e.path);
+        if (!(err = apply_meta_fd(fd, e))) applied(e.path, &e);
       close(fd);
     }
     if (codes_[idx] == wire::Code::Need) {

@@ -13,6 +13,7 @@
 #include "sync/hash.hpp"
 #include "sync/paths.hpp"
 #include "sync/transport.hpp"
+#include "sync/tree_index.hpp"
 #include "sync/wire.hpp"
 
 namespace makuo {
@@ -27,16 +28,31 @@ struct ReceiverConfig {
   std::function<void(const std::string& path)> on_applied;
   // Last writer wins against deletions: when path was deleted here (tombstone), and when.
   std::function<int64_t(const std::string& path)> deleted_at;
+  // What this node knows of its versions (kept up to date with what we apply); may be null.
+  TreeIndex* index = nullptr;
+  std::string self;  // this node's name, as versions written here carry it
+  // A version written here that loses to a concurrent one is kept as
+  // NAME.makuo-conflict-NODE-TIME, and on_conflict_copy is told its path.
+  bool keep_conflicts = false;
+  std::function<void(const std::string& path)> on_conflict_copy;
+  // A propagated change lost to a later version of path here (a later write or deletion): the
+  // sender keeps its older one unless we send ours, which this asks for.
+  std::function<void(const std::string& path)> on_newer_here;
 };
+
+// The name a losing version written on node at mtime_ns is kept under, beside path.
+std::string conflict_name(const std::string& path, const std::string& node, int64_t mtime_ns);
 
 struct RecvStats {
   uint64_t files_committed = 0, files_failed = 0, bytes_written = 0, dup_blocks = 0;
+  uint64_t conflicts = 0;  // versions written here that lost to concurrent ones
 };
 
 class RecvSession {
  public:
-  RecvSession(wire::NodeId self, wire::NodeId sender, Endpoint from, uint32_t sid,
-              const ReceiverConfig& cfg, Committer& committer, RecvStats& stats, TimePoint now);
+  RecvSession(wire::NodeId self, wire::NodeId sender, std::string sender_name, Endpoint from,
+              uint32_t sid, const ReceiverConfig& cfg, Committer& committer, RecvStats& stats,
+              TimePoint now);
   ~RecvSession();
   RecvSession(const RecvSession&) = delete;
   RecvSession& operator=(const RecvSession&) = delete;
@@ -67,6 +83,13 @@ class RecvSession {
   };
 
   bool dry() const { return flags_ & wire::kDryRun; }
+  // Our later version of path won over the sender's: make sure it gets ours (propagation
+  // pushes only: a catch-up's sender hears from us through the catch-up the other way).
+  wire::Code newer_here(const std::string& path) {
+    if ((flags_ & (wire::kAuto | wire::kRecursive)) == wire::kAuto && !dry() && cfg_.on_newer_here)
+      cfg_.on_newer_here(path);
+    return wire::Code::Newer;
+  }
   wire::Code decide(uint32_t idx, uint16_t& err);
   void resolve(uint32_t idx, wire::Code c, uint16_t err);
   int materialize(uint32_t idx);  // non-data kinds: symlink, fifo, device, empty file
@@ -80,12 +103,19 @@ class RecvSession {
   int apply_meta_fd(int fd, const wire::Entry& e);
   // Renames our copy of e.from to e.path when it is the object the sender renamed. 0 = done.
   int try_rename(const wire::Entry& e, bool exists, const struct stat& st);
-  void applied(const std::string& path) {
-    if (cfg_.on_applied) cfg_.on_applied(path);
-  }
+  // path changed here on behalf of this push; it now holds e's version when e is given.
+  void applied(const std::string& path, const wire::Entry* e = nullptr);
+  // Last writer wins between our version (st) and entry e: > 0 ours, < 0 e's, 0 the same.
+  int order_against(const wire::Entry& e, const struct stat& st, const LocalVersion& mine);
+  // e wins over our version st: a conflict when ours was written here and e's writer did not
+  // have it. Remembers it for idx and says so.
+  void check_conflict(uint32_t idx, const struct stat& st, const LocalVersion& mine);
+  // The conflict of idx was settled: our version is gone, kept as copy ("" = not kept).
+  void report_conflict(uint32_t idx, const std::string& copy);
   bool owner_kept(const wire::Entry& e) const;  // we could not give the file its owner
 
   wire::NodeId self_, sender_;
+  std::string sender_name_;
   Endpoint from_;
   uint32_t sid_;
   const ReceiverConfig& cfg_;
@@ -112,6 +142,11 @@ class RecvSession {
   std::vector<uint32_t> hardlinks_;
   std::vector<uint32_t> dirs_;
   size_t dir_resend_ = 0;
+  struct Conflict {
+    wire::Version mine;  // our losing version
+    std::string copy;    // keep it under this leaf name ("" = not kept)
+  };
+  std::unordered_map<uint32_t, Conflict> conflicts_;
   bool finalized_ = false;
   bool ended_ = false;
   size_t pending_commits_ = 0;

@@ -10,7 +10,8 @@
 namespace makuo {
 namespace {
 
-// One per line: "NS<TAB>PATH", with '\\' and newlines in paths escaped.
+// One per line: "NS<TAB>PATH", or "NS/BASE_MTIME_NS/BASE_SIZE<TAB>PATH" when the deleted
+// version is known, with '\\' and newlines in paths escaped.
 std::string escape(const std::string& p) {
   std::string o;
   for (char c : p) {
@@ -55,18 +56,23 @@ int Tombstones::load() {
   while (std::getline(in, line)) {
     size_t tab = line.find('\t');
     if (tab == std::string::npos) continue;
-    int64_t ns = 0;
-    std::istringstream(line.substr(0, tab)) >> ns;
+    Value v;
+    std::istringstream head(line.substr(0, tab));
+    head >> v.when_ns;
+    char slash = 0;
+    wire::Version base;
+    if (head >> slash >> base.mtime_ns >> slash >> base.size) v.base = base;
     std::string p = unescape(line.substr(tab + 1));
-    if (!p.empty()) map_[p] = std::max(map_[p], ns);
+    if (!p.empty() && v.when_ns >= map_[p].when_ns) map_[p] = v;
   }
   return 0;
 }
 
-void Tombstones::add(const std::string& path, int64_t when_ns) {
-  int64_t& t = map_[path];
-  if (when_ns > t) {
-    t = when_ns;
+void Tombstones::add(const std::string& path, int64_t when_ns, std::optional<wire::Version> base) {
+  Value& t = map_[path];
+  if (when_ns > t.when_ns) {
+    t.when_ns = when_ns;
+    t.base = base;
     dirty_ = true;
   }
 }
@@ -75,20 +81,20 @@ void Tombstones::erase(const std::string& path) {
   if (map_.erase(path)) dirty_ = true;
 }
 
-std::vector<std::pair<std::string, int64_t>> Tombstones::list(int64_t now_ns) const {
-  std::vector<std::pair<std::string, int64_t>> v;
+std::vector<Tombstones::Tomb> Tombstones::list(int64_t now_ns) const {
+  std::vector<Tomb> v;
   for (auto& [p, t] : map_)
-    if (now_ns - t <= keep_ns_) v.emplace_back(p, t);
+    if (now_ns - t.when_ns <= keep_ns_) v.push_back({p, t.when_ns, t.base});
   std::stable_sort(v.begin(), v.end(), [](auto& a, auto& b) {
-    return std::count(a.first.begin(), a.first.end(), '/') >
-           std::count(b.first.begin(), b.first.end(), '/');
+    return std::count(a.path.begin(), a.path.end(), '/') >
+           std::count(b.path.begin(), b.path.end(), '/');
   });
   return v;
 }
 
 int Tombstones::save(int64_t now_ns) {
   for (auto it = map_.begin(); it != map_.end();) {
-    if (now_ns - it->second > keep_ns_) {
+    if (now_ns - it->second.when_ns > keep_ns_) {
       it = map_.erase(it);
       dirty_ = true;
     } else {
@@ -97,7 +103,11 @@ int Tombstones::save(int64_t now_ns) {
   }
   if (!dirty_) return 0;
   std::string body;
-  for (auto& [p, t] : map_) body += std::to_string(t) + "\t" + escape(p) + "\n";
+  for (auto& [p, t] : map_) {
+    body += std::to_string(t.when_ns);
+    if (t.base) body += "/" + std::to_string(t.base->mtime_ns) + "/" + std::to_string(t.base->size);
+    body += "\t" + escape(p) + "\n";
+  }
   std::string tmp = "." + name_ + ".tmp";
   int fd = openat(dirfd_, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return errno;

@@ -96,6 +96,10 @@ constexpr uint8_t kEntryHasHash = 1;
 constexpr uint8_t kEntryHasLink = 2;
 constexpr uint8_t kEntryHasRdev = 4;
 constexpr uint8_t kEntryHasFrom = 8;
+constexpr uint8_t kEntryHasOrigin = 16;
+constexpr uint8_t kEntryHasBase = 32;
+constexpr uint8_t kEntryFlags =
+    kEntryHasHash | kEntryHasLink | kEntryHasRdev | kEntryHasFrom | kEntryHasOrigin | kEntryHasBase;
 
 bool has_link(Kind k) {
   return k == Kind::Symlink || k == Kind::HardLink;
@@ -110,7 +114,9 @@ bool may_have_from(Kind k) {
 void put_entry(Writer& w, const Entry& e) {
   uint8_t f = (e.hash ? kEntryHasHash : 0) | (has_link(e.kind) ? kEntryHasLink : 0) |
               (has_rdev(e.kind) ? kEntryHasRdev : 0) |
-              (may_have_from(e.kind) && !e.from.empty() ? kEntryHasFrom : 0);
+              (may_have_from(e.kind) && !e.from.empty() ? kEntryHasFrom : 0) |
+              (!e.origin.empty() ? kEntryHasOrigin : 0) |
+              (!e.ancestors.empty() && e.kind != Kind::Dir ? kEntryHasBase : 0);
   w.u8(uint8_t(e.kind));
   w.u8(f);
   w.u32(e.mode);
@@ -125,6 +131,15 @@ void put_entry(Writer& w, const Entry& e) {
   if (f & kEntryHasRdev) w.u64(e.rdev);
   if (f & kEntryHasFrom) w.str16(e.from);
   if (e.hash) w.raw(e.hash->data(), 16);
+  if (f & kEntryHasOrigin) w.str8(e.origin);
+  if (f & kEntryHasBase) {
+    size_t n = std::min(e.ancestors.size(), kMaxAncestors);
+    w.u8(uint8_t(n));
+    for (size_t i = 0; i < n; ++i) {
+      w.u64(uint64_t(e.ancestors[i].mtime_ns));
+      w.u64(e.ancestors[i].size);
+    }
+  }
 }
 
 bool get_entry(Reader& r, Entry& e) {
@@ -133,9 +148,10 @@ bool get_entry(Reader& r, Entry& e) {
   e.kind = Kind(k);
   uint8_t f = r.u8();
   // Exactly the fields its kind has: one encoding per entry, nothing left to interpretation.
-  if ((f & ~(kEntryHasHash | kEntryHasLink | kEntryHasRdev | kEntryHasFrom)) ||
-      bool(f & kEntryHasLink) != has_link(e.kind) || bool(f & kEntryHasRdev) != has_rdev(e.kind) ||
-      ((f & kEntryHasFrom) && !may_have_from(e.kind)))
+  if ((f & ~kEntryFlags) || bool(f & kEntryHasLink) != has_link(e.kind) ||
+      bool(f & kEntryHasRdev) != has_rdev(e.kind) ||
+      ((f & kEntryHasFrom) && !may_have_from(e.kind)) ||
+      ((f & kEntryHasBase) && e.kind == Kind::Dir))
     return false;
   e.mode = r.u32();
   e.uid = r.u32();
@@ -155,6 +171,20 @@ bool get_entry(Reader& r, Entry& e) {
     Hash128 h{};
     r.raw(h.data(), 16);
     e.hash = h;
+  }
+  if (f & kEntryHasOrigin) {
+    e.origin = r.str8();
+    if (e.origin.empty()) return false;
+  }
+  if (f & kEntryHasBase) {
+    size_t n = r.u8();
+    if (n == 0 || n > kMaxAncestors) return false;
+    for (size_t i = 0; i < n; ++i) {
+      Version v;
+      v.mtime_ns = int64_t(r.u64());
+      v.size = r.u64();
+      e.ancestors.push_back(v);
+    }
   }
   return r.ok && e.mode <= 07777;
 }
@@ -196,7 +226,11 @@ size_t encoded_size(const Entry& e) {
   return 1 + 1 + 4 + 4 + 4 + 8 + 8 + 1 + std::min<size_t>(e.user.size(), 255) + 1 +
          std::min<size_t>(e.group.size(), 255) + 2 + e.path.size() +
          (has_link(e.kind) ? 2 + e.link.size() : 0) + (has_rdev(e.kind) ? 8 : 0) +
-         (may_have_from(e.kind) && !e.from.empty() ? 2 + e.from.size() : 0) + (e.hash ? 16 : 0);
+         (may_have_from(e.kind) && !e.from.empty() ? 2 + e.from.size() : 0) + (e.hash ? 16 : 0) +
+         (!e.origin.empty() ? 1 + std::min<size_t>(e.origin.size(), 255) : 0) +
+         (!e.ancestors.empty() && e.kind != Kind::Dir
+              ? 1 + 16 * std::min(e.ancestors.size(), kMaxAncestors)
+              : 0);
 }
 
 void encode(Bytes& out, NodeId node, Type t, const Announce& m) {

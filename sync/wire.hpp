@@ -17,11 +17,20 @@ constexpr uint8_t kVersion = 1;
 constexpr size_t kHeaderSize = 16;
 constexpr size_t kMaxPath = 4095;
 constexpr size_t kMaxName = 255;
-constexpr uint32_t kMaxEntries = 4'000'000;  // per push: bounds what a receiver allocates
+constexpr uint32_t kMaxEntries = 4'000'000;
+constexpr size_t kMaxAncestors = 4;  // per push: bounds what a receiver allocates
 
 using NodeId = uint64_t;
 using Hash128 = std::array<uint8_t, 16>;
 using Bytes = std::vector<uint8_t>;
+
+// A version of a path's content, as last writer wins tells versions apart: a write changes the
+// mtime (ns) and usually the size.
+struct Version {
+  int64_t mtime_ns = 0;
+  uint64_t size = 0;
+  bool operator==(const Version&) const = default;
+};
 
 enum class Type : uint8_t {
   Hello = 1,  // "I just started": members answer with a unicast Heartbeat
@@ -69,7 +78,13 @@ struct Entry {
   std::string link;  // symlink target, or hard link's first path in this push
   std::string from;  // File or Dir: it was renamed from this path (a receiver holding that
                      // object with the same size and mtime renames it instead of receiving it)
-  std::optional<Hash128> hash;  // only in check sessions
+  std::optional<Hash128> hash;  // check sessions; automatic pushes for files up to 64 MiB
+  // Automatic pushes: the node where this version was written (last writer wins breaks equal
+  // mtimes by it), and the versions it replaced there, latest first (at most kMaxAncestors;
+  // not on directories). A receiver whose own version is not among them wrote concurrently:
+  // a conflict.
+  std::string origin;
+  std::vector<Version> ancestors;
   bool operator==(const Entry&) const = default;
 };
 

@@ -8,6 +8,8 @@
 #include <random>
 
 #include "sim.hpp"
+#include "sync/fsops.hpp"
+#include "sync/recv_session.hpp"
 #include "sync/scan.hpp"
 
 namespace makuo::test {
@@ -69,6 +71,21 @@ struct Outcome {
   std::vector<std::string> lines;
 };
 
+// Node 0 pushes req to every member; the outcome fills in as the simulation runs.
+std::shared_ptr<Outcome> start(Sim& sim, SessionRequest req) {
+  auto& n0 = sim.node(0);
+  for (auto& m : n0.engine->members().sorted()) req.targets.push_back({m.id, m.name, m.ep});
+  auto out = std::make_shared<Outcome>();
+  SessionSink sink;
+  sink.line = [out](int, const std::string& l) { out->lines.push_back(l); };
+  sink.done = [out](bool ok) {
+    out->done = true;
+    out->ok = ok;
+  };
+  n0.engine->start_session(std::move(req), std::move(sink), sim.now());
+  return out;
+}
+
 std::shared_ptr<Outcome> push(Sim& sim, uint16_t flags = 0, std::string root = "",
                               bool recursive = true) {
   auto& n0 = sim.node(0);
@@ -82,16 +99,7 @@ std::shared_ptr<Outcome> push(Sim& sim, uint16_t flags = 0, std::string root = "
   req.entries = scan(n0.basefd, so).entries;
   req.loglevel = 9;
   req.root = root;
-  for (auto& m : n0.engine->members().sorted()) req.targets.push_back({m.id, m.name, m.ep});
-  auto out = std::make_shared<Outcome>();
-  SessionSink sink;
-  sink.line = [out](int, const std::string& l) { out->lines.push_back(l); };
-  sink.done = [out](bool ok) {
-    out->done = true;
-    out->ok = ok;
-  };
-  n0.engine->start_session(std::move(req), std::move(sink), sim.now());
-  return out;
+  return start(sim, std::move(req));
 }
 
 bool has_line(const Outcome& o, const std::string& s) {
@@ -204,6 +212,137 @@ TEST(Session, AutomaticPushesLetTheLastWriterWin) {
   auto authoritative = push(sim);                          // msync: the sender's version wins
   ASSERT_TRUE(sim.run_until([&] { return authoritative->done; }, 30s));
   EXPECT_EQ(fs::file_size(b1 / "f"), 100u);
+}
+
+// A push of recorded changes from node 0: path as it is there now, annotated by its index as
+// AutoPush does.
+std::shared_ptr<Outcome> push_auto(Sim& sim, const std::vector<std::string>& paths) {
+  auto& n0 = sim.node(0);
+  SessionRequest req;
+  req.flags = wire::kAuto;
+  req.loglevel = 9;
+  for (auto& p : paths) {
+    struct stat st;
+    wire::Entry e;
+    if (lstat((n0.base / p).c_str(), &st) == 0) {
+      e = entry_from_stat(st, p);
+    } else {
+      e.kind = wire::Kind::Absent;
+      e.path = p;
+      e.mtime_ns = 3000'000'000'000LL;
+    }
+    n0.index->note_local(e, "n0");
+    req.entries.push_back(e);
+  }
+  return start(sim, std::move(req));
+}
+
+void set_mtime(const fs::path& p, time_t sec) {
+  struct timespec t[2] = {{0, UTIME_OMIT}, {sec, 0}};
+  utimensat(AT_FDCWD, p.c_str(), t, AT_SYMLINK_NOFOLLOW);
+}
+
+// Node 1 wrote f itself (its index says so); node 0 pushes a later version of f.
+struct ConflictSetup {
+  Sim sim;
+  fs::path b0, b1;
+  explicit ConflictSetup(bool keep) : sim(2, SimOptions{.index = true, .keep_conflicts = keep}) {
+    b0 = sim.node(0).base;
+    b1 = sim.node(1).base;
+    write_file(b1 / "f", 100, 1);
+    set_mtime(b1 / "f", 1000);
+    wire::Entry mine = entry_from_stat(stat_of(b1 / "f"), "f");
+    sim.node(1).index->note_local(mine, "n1");  // n1 pushed it: written there
+    write_file(b0 / "f", 200, 2);
+    set_mtime(b0 / "f", 2000);
+  }
+  static struct stat stat_of(const fs::path& p) {
+    struct stat st;
+    lstat(p.c_str(), &st);
+    return st;
+  }
+};
+
+TEST(Session, AConcurrentWriteThatLosesIsAConflictKeptAside) {
+  ConflictSetup c(true);
+  auto out = push_auto(c.sim, {"f"});  // node 0's version never saw node 1's
+  ASSERT_TRUE(c.sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_TRUE(out->ok);
+  EXPECT_EQ(fs::file_size(c.b1 / "f"), 200u);  // the later write wins
+  std::string copy = conflict_name("f", "n1", 1000'000'000'000LL);
+  EXPECT_EQ(copy, "f.makuo-conflict-n1-19700101T001640Z");
+  ASSERT_TRUE(fs::exists(c.b1 / copy));
+  EXPECT_EQ(fs::file_size(c.b1 / copy), 100u);  // node 1's own version, aside
+  EXPECT_EQ(c.sim.node(1).engine->recv_stats().conflicts, 1u);
+  EXPECT_EQ(c.sim.node(1).conflict_copies, std::vector<std::string>{copy});
+  // The index now knows f as node 0's version.
+  const IndexEntry* ie = c.sim.node(1).index->find("f");
+  ASSERT_NE(ie, nullptr);
+  EXPECT_EQ(ie->origin, "n0");
+  EXPECT_EQ(ie->size, 200u);
+}
+
+TEST(Session, AConflictIsOnlyLoggedWithoutKeepConflicts) {
+  ConflictSetup c(false);
+  auto out = push_auto(c.sim, {"f"});
+  ASSERT_TRUE(c.sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_EQ(fs::file_size(c.b1 / "f"), 200u);
+  EXPECT_EQ(c.sim.node(1).engine->recv_stats().conflicts, 1u);
+  EXPECT_TRUE(c.sim.node(1).conflict_copies.empty());
+  size_t n = 0;
+  for (auto& de : fs::directory_iterator(c.b1)) n += de.path().filename() != "f";
+  EXPECT_EQ(n, 0u);
+}
+
+TEST(Session, AVersionWrittenOnTopOfOursIsNoConflict) {
+  ConflictSetup c(true);
+  // Node 0 had node 1's version and wrote on top of it.
+  IndexEntry had = index_entry_of(ConflictSetup::stat_of(c.b1 / "f"));
+  had.origin = "n1";
+  c.sim.node(0).index->put("f", had);
+  auto out = push_auto(c.sim, {"f"});
+  ASSERT_TRUE(c.sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_EQ(fs::file_size(c.b1 / "f"), 200u);
+  EXPECT_EQ(c.sim.node(1).engine->recv_stats().conflicts, 0u);
+  EXPECT_TRUE(c.sim.node(1).conflict_copies.empty());
+}
+
+TEST(Session, ALaterDeletionOfAConcurrentVersionKeepsItAside) {
+  ConflictSetup c(true);
+  fs::remove(c.b0 / "f");  // node 0 deletes a version that is not node 1's
+  IndexEntry other = index_entry_of(ConflictSetup::stat_of(c.b1 / "f"));
+  other.mtime_ns = 500'000'000'000LL;
+  c.sim.node(0).index->put("f", other);
+  auto out = push_auto(c.sim, {"f"});
+  ASSERT_TRUE(c.sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_FALSE(fs::exists(c.b1 / "f"));
+  std::string copy = conflict_name("f", "n1", 1000'000'000'000LL);
+  EXPECT_TRUE(fs::exists(c.b1 / copy));
+  EXPECT_EQ(c.sim.node(1).engine->recv_stats().conflicts, 1u);
+}
+
+TEST(Session, EqualMtimesAreDecidedByTheNodeName) {
+  ConflictSetup c(true);
+  set_mtime(c.b0 / "f", 1000);  // same tick as node 1's write
+  auto out = push_auto(c.sim, {"f"});
+  ASSERT_TRUE(c.sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_EQ(fs::file_size(c.b1 / "f"), 100u);  // "n1" > "n0": node 1's version stays
+  EXPECT_TRUE(has_line(*out, "kept   n1:f"));
+  EXPECT_EQ(c.sim.node(1).engine->recv_stats().conflicts, 0u);
+}
+
+TEST(Session, ATieWonByTheSenderReplacesContentOfTheSameSizeAndMtime) {
+  ConflictSetup c(false);
+  write_file(c.b0 / "f", 100, 3);  // as large as node 1's, other bytes, the same mtime
+  set_mtime(c.b0 / "f", 1000);
+  IndexEntry other = index_entry_of(ConflictSetup::stat_of(c.b1 / "f"));
+  other.origin = "a";  // written on a node whose name sorts before "n0"
+  c.sim.node(1).index->put("f", other);
+  auto out = push_auto(c.sim, {"f"});
+  ASSERT_TRUE(c.sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_TRUE(out->ok);
+  EXPECT_EQ(read_file(c.b1 / "f"), read_file(c.b0 / "f"));
+  EXPECT_TRUE(has_line(*out, "update n1:f"));
 }
 
 TEST(Session, DryRunChangesNothing) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sync/engine.hpp"
+#include "sync/tree_index.hpp"
 
 namespace makuo::test {
 
@@ -26,6 +27,8 @@ struct SimOptions {
   uint32_t seed = 1;
   uint64_t rate = 0;       // sender pacing, bytes per second (0 = unpaced)
   int sends_per_step = 0;  // a node's socket takes this many datagrams per step (0 = all)
+  bool index = false;      // each node keeps a tree index (in a state directory of its own)
+  bool keep_conflicts = false;
 };
 
 class Sim {
@@ -46,6 +49,9 @@ class Sim {
   struct Node {
     fs::path base;
     int basefd = -1;
+    int statefd = -1;
+    std::unique_ptr<TreeIndex> index;
+    std::vector<std::string> conflict_copies;
     Net net;
     std::unique_ptr<Engine> engine;
     bool alive = true;
@@ -72,6 +78,21 @@ class Sim {
       c.recv.privileged = false;
       c.tuning = tuning;
       c.rate_bytes = o.rate;
+      if (o.index) {
+        fs::create_directories(root_ / ("state" + std::to_string(i)));
+        nd->statefd = open((root_ / ("state" + std::to_string(i))).c_str(),
+                           O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        nd->index = std::make_unique<TreeIndex>(nd->statefd);
+        std::vector<std::string> warnings;
+        nd->index->load(warnings);
+        c.recv.index = nd->index.get();
+        c.recv.self = c.name;
+        c.recv.keep_conflicts = o.keep_conflicts;
+        Node* raw = nd.get();
+        c.recv.on_conflict_copy = [raw](const std::string& p) {
+          raw->conflict_copies.push_back(p);
+        };
+      }
       nd->engine = std::make_unique<Engine>(c, nd->net, 0x1000 + i);
       nodes_.push_back(std::move(nd));
     }
@@ -81,7 +102,9 @@ class Sim {
   ~Sim() {
     for (auto& nd : nodes_) {
       nd->engine.reset();
+      nd->index.reset();
       close(nd->basefd);
+      if (nd->statefd >= 0) close(nd->statefd);
     }
     std::error_code ec;
     fs::remove_all(root_, ec);

@@ -35,6 +35,8 @@ Manifest sample_manifest() {
   f.path = "dir/file name";
   f.hash = Hash128{1, 2, 3};
   f.from = "old/file name";
+  f.origin = "web2";
+  f.ancestors = {{1600000000000000000, 10}, {5, 0}};
   Entry l;
   l.kind = Kind::Symlink;
   l.mode = 0777;
@@ -78,6 +80,27 @@ TEST(Wire, RenameSourceOnlyOnFilesAndDirs) {
   EXPECT_EQ(r.entries[1].from, "");
   EXPECT_EQ(b.size(), kManifestOverhead + encoded_size(m.entries[0]) + encoded_size(m.entries[1]) +
                           encoded_size(m.entries[2]));
+}
+
+TEST(Wire, VersionHistoryIsBoundedAndNotOnDirectories) {
+  Manifest m = sample_manifest();
+  m.flags = 0;
+  m.entries[0].ancestors.assign(kMaxAncestors + 3, Version{1, 1});
+  Entry dir;
+  dir.kind = Kind::Dir;
+  dir.path = "d";
+  dir.ancestors = {{1, 1}};  // directories have no content versions: not encoded
+  m.entries.push_back(dir);
+  m.total = 4;
+  Bytes b;
+  encode(b, 1, m);
+  Manifest r;
+  ASSERT_EQ(decode(body(b), r), Error::Ok);
+  EXPECT_EQ(r.entries[0].ancestors.size(), kMaxAncestors);
+  EXPECT_TRUE(r.entries[3].ancestors.empty());
+  size_t total = kManifestOverhead;
+  for (auto& e : m.entries) total += encoded_size(e);
+  EXPECT_EQ(b.size(), total);
 }
 
 TEST(Wire, EveryMessageRoundTrips) {

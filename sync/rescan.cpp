@@ -1,0 +1,98 @@
+#include "sync/rescan.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "sync/fsops.hpp"
+
+namespace makuo {
+
+RescanStats rescan(int basefd, const std::string& base_path, const Excludes* excludes,
+                   TreeIndex& index, Tombstones& tombs, const std::string& self,
+                   int64_t down_since_ns) {
+  RescanStats s;
+  std::unordered_set<std::string> seen;
+  std::unordered_map<std::string, int64_t> dir_mtime;  // of the directories on disk
+  auto excluded = [&](const std::string& p, bool dir) {
+    return excludes && excludes->match(base_path, p, dir);
+  };
+  struct stat bst;
+  if (fstat(basefd, &bst) == 0) dir_mtime[""] = mtime_ns(bst);
+  std::vector<std::pair<std::string, int>> todo{{"", dup(basefd)}};
+  while (!todo.empty()) {
+    auto [dir, fd] = todo.back();
+    todo.pop_back();
+    if (fd < 0) continue;
+    std::vector<std::string> names;
+    list_dir(fd, names);
+    for (auto& name : names) {
+      if (is_temp_name(name)) continue;
+      struct stat st;
+      if (fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      std::string path = join(dir, name);
+      bool is_dir = S_ISDIR(st.st_mode);
+      if (excluded(path, is_dir)) continue;
+      ++s.entries;
+      seen.insert(path);
+      IndexEntry now = index_entry_of(st);
+      const IndexEntry* old = index.find(path);
+      if (!old) {
+        if (!index.fresh()) {
+          if (!is_dir) now.origin = self;
+          ++s.added;
+        }
+        index.put(path, now);
+      } else if (same_version(*old, st)) {
+        now.origin = old->origin;
+        now.ancestors = old->ancestors;
+        now.hash = old->hash;
+        index.put(path, now);  // a metadata change at most
+      } else {
+        if (!is_dir) {
+          now.origin = self;
+          now.ancestors = descend_from(*old);
+        }
+        if (old->kind == wire::Kind::Dir) index.erase_tree(path);
+        index.put(path, now);
+        ++s.changed;
+      }
+      if (is_dir) {
+        dir_mtime[path] = mtime_ns(st);
+        int sub = openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) todo.emplace_back(path, sub);
+      }
+    }
+    close(fd);
+  }
+  std::vector<std::pair<std::string, IndexEntry>> gone;
+  for (auto& [p, e] : index.entries())
+    if (!seen.count(p)) gone.emplace_back(p, e);
+  for (auto& [p, e] : gone) {
+    bool is_dir = e.kind == wire::Kind::Dir;
+    bool deleted = false;
+    if (down_since_ns > 0 && !excluded(p, is_dir)) {
+      // The nearest directory that is still there tells whether something was removed in it.
+      std::string a(parent_of(p));
+      while (!a.empty() && !dir_mtime.count(a)) a = std::string(parent_of(a));
+      auto it = dir_mtime.find(a);
+      deleted = it != dir_mtime.end() && it->second > down_since_ns;
+    }
+    if (deleted) {
+      std::optional<wire::Version> base;
+      if (!is_dir) base = e.version();
+      tombs.add(p, down_since_ns, base);
+      ++s.deleted;
+    } else {
+      ++s.forgotten;
+    }
+    index.erase_tree(p);
+  }
+  return s;
+}
+
+}  // namespace makuo
