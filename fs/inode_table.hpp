@@ -19,6 +19,11 @@ struct Inode {
   ino_t ino = 0;
   uint64_t nlookup = 0;            // guarded by the table's mutex
   std::atomic<bool> dirty{false};  // written since its change was last recorded
+  // Passthrough (guarded by Passthrough's backing mutex). The kernel allows one backing file
+  // per inode, and no cached open beside passthrough ones: every open of the inode shares one
+  // backing id, or none of them uses one.
+  int32_t backing = 0;
+  uint32_t backing_opens = 0, plain_opens = 0;
 };
 
 class InodeTable {

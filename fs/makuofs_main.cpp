@@ -19,7 +19,7 @@
 
 #include "fs/invalidator.hpp"
 #include "fs/journal.hpp"
-#include "fs/kernel_init.hpp"
+#include "fs/kernel_channel.hpp"
 #include "fs/passthrough.hpp"
 #include "sync/version.hpp"
 
@@ -247,7 +247,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  if (makuo::fs::negotiate_killpriv_v2(se) != 0)
+  makuo::fs::ChannelWants wants;
+  wants.passthrough = !a.writeback;
+  if (makuo::fs::wrap_channel(se, wants) != 0)
     std::fprintf(stderr,
                  "makuofs: warning: cannot wrap the FUSE device; every write will cost "
                  "an extra round trip\n");

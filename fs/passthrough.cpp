@@ -10,11 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
+#include "fs/kernel_channel.hpp"
 #include "sync/transport.hpp"
 
 namespace makuo::fs {
@@ -36,6 +38,12 @@ Inode& node(fuse_req_t req, fuse_ino_t ino) {
 
 int stat_of(int fd, struct stat& st) {
   return fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+}
+
+// An open file's handle: our descriptor in the low half, its passthrough backing id (0: none)
+// in the high half.
+int file_fd(const fuse_file_info* fi) {
+  return int(uint32_t(fi->fh));
 }
 
 void reply_entry_or_err(fuse_req_t req, int err, const fuse_entry_param& e) {
@@ -161,7 +169,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 
 // We write as root, which keeps set-ID bits the base file system would clear for the caller:
 // clear them as the kernel would for a caller without CAP_FSETID (the kernel leaves it to us,
-// see kernel_init.hpp).
+// see kernel_channel.hpp).
 void kill_setid(int fd, fuse_req_t req) {
   if (fuse_req_ctx(req)->uid == 0) return;
   struct stat st;
@@ -188,16 +196,16 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
   ProcPath pp(i.fd);
   int res = 0;
   if (valid & FUSE_SET_ATTR_MODE)
-    res = fi ? fchmod(int(fi->fh), attr->st_mode) : fchmodat(AT_FDCWD, pp.s, attr->st_mode, 0);
+    res = fi ? fchmod(file_fd(fi), attr->st_mode) : fchmodat(AT_FDCWD, pp.s, attr->st_mode, 0);
   if (res == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
     uid_t u = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : uid_t(-1);
     gid_t g = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : gid_t(-1);
     res = fchownat(i.fd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
   }
   if (res == 0 && (valid & FUSE_SET_ATTR_SIZE)) {
-    res = fi ? ftruncate(int(fi->fh), attr->st_size) : truncate(pp.s, attr->st_size);
+    res = fi ? ftruncate(file_fd(fi), attr->st_size) : truncate(pp.s, attr->st_size);
     if (res == 0 && (valid & FUSE_SET_ATTR_KILL_SUID)) {
-      int fd = fi ? int(fi->fh) : open(pp.s, O_RDONLY | O_CLOEXEC);
+      int fd = fi ? file_fd(fi) : open(pp.s, O_RDONLY | O_CLOEXEC);
       if (fd >= 0) {
         kill_setid(fd, req);
         if (!fi) close(fd);
@@ -214,7 +222,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
       tv[1].tv_nsec = UTIME_NOW;
     else if (valid & FUSE_SET_ATTR_MTIME)
       tv[1] = attr->st_mtim;
-    res = fi ? futimens(int(fi->fh), tv)
+    res = fi ? futimens(file_fd(fi), tv)
              : utimensat(i.fd, "", tv, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
   }
   if (res != 0) {
@@ -293,8 +301,14 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   // Closing a file only read needs no word from us: spare the kernel the FLUSH round trip.
   fi->noflush = !writing;
-  fi->fh = uint64_t(fd);
-  if (fuse_reply_open(req, fi) != 0) close(fd);
+  if (S_ISREG(st.st_mode))
+    fs.set_handle(req, fi, fd, i, writing);
+  else
+    fi->fh = uint64_t(uint32_t(fd));
+  if (fuse_reply_open(req, fi) != 0) {
+    if (S_ISREG(st.st_mode)) fs.release_handle(fi, i);
+    close(fd);
+  }
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -315,14 +329,22 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     return;
   }
   fs.record(Op::Create, p, name);
-  fi->fh = uint64_t(fd);
-  if (fuse_reply_create(req, &e, fi) != 0) close(fd);
+  Inode& created = fs.inodes().get(e.ino);
+  bool regular = S_ISREG(e.attr.st_mode);
+  if (regular)
+    fs.set_handle(req, fi, fd, created, (fi->flags & O_ACCMODE) != O_RDONLY);
+  else
+    fi->fh = uint64_t(uint32_t(fd));
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    if (regular) fs.release_handle(fi, created);
+    close(fd);
+  }
 }
 
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
   buf.buf[0].flags = fuse_buf_flags(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-  buf.buf[0].fd = int(fi->fh);
+  buf.buf[0].fd = file_fd(fi);
   buf.buf[0].pos = off;
   fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -330,7 +352,7 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
 void op_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
   fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
   out.buf[0].flags = fuse_buf_flags(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-  out.buf[0].fd = int(fi->fh);
+  out.buf[0].fd = file_fd(fi);
   out.buf[0].pos = off;
   ssize_t n = fuse_buf_copy(&out, in, fuse_buf_copy_flags(0));
   if (n < 0) {
@@ -338,7 +360,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fu
     return;
   }
   node(req, ino).dirty = true;
-  kill_setid(int(fi->fh), req);
+  kill_setid(file_fd(fi), req);
   fuse_reply_write(req, size_t(n));
 }
 
@@ -348,13 +370,16 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  close(int(fi->fh));
+  struct stat st;
+  if (fstat(file_fd(fi), &st) == 0 && S_ISREG(st.st_mode))
+    self(req).release_handle(fi, node(req, ino));
+  close(file_fd(fi));
   self(req).record_written(node(req, ino));  // pages of a mapping written after the last flush
   fuse_reply_err(req, 0);
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
-  int fd = int(fi->fh);
+  int fd = file_fd(fi);
   int res = datasync ? fdatasync(fd) : fsync(fd);
   int err = res == 0 ? 0 : errno;
   self(req).record_written(node(req, ino));
@@ -363,7 +388,7 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
 
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                   fuse_file_info* fi) {
-  if (fallocate(int(fi->fh), mode, off, len) != 0) {
+  if (fallocate(file_fd(fi), mode, off, len) != 0) {
     fuse_reply_err(req, errno);
     return;
   }
@@ -372,7 +397,7 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
 }
 
 void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
-  off_t r = lseek(int(fi->fh), off, whence);
+  off_t r = lseek(file_fd(fi), off, whence);
   if (r < 0)
     fuse_reply_err(req, errno);
   else
@@ -694,6 +719,57 @@ void Passthrough::set_owner(int dirfd, const char* name, int fd, fuse_req_t req,
       fchmod(fd, mode & 07777);
     else
       fchmodat(dirfd, name, mode & 07777, 0);
+  }
+}
+
+void Passthrough::set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing) {
+  fi->fh = uint64_t(uint32_t(fd));
+  if (!passthrough_active()) return;
+  std::lock_guard lk(backing_mu_);
+  if (!i.backing && !i.plain_opens) {
+    // A set-ID file written by a user must lose its set-ID bits (see kill_setid): such writes
+    // have to come through us.
+    struct stat st;
+    bool setid = fstat(fd, &st) == 0 &&
+                 ((st.st_mode & S_ISUID) || ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)));
+    if (!(setid && fuse_req_ctx(req)->uid != 0)) {
+      // Readable and writable, so that any later open of the inode can share it; a running
+      // program (ETXTBSY) or a read-only file system leave it read-only, as they would
+      // leave every open.
+      ProcPath pp(i.fd);
+      int bfd = open(pp.s, O_RDWR | O_CLOEXEC);
+      if (bfd < 0) bfd = open(pp.s, O_RDONLY | O_CLOEXEC);
+      int32_t id = bfd < 0 ? -errno : backing_open(bfd);
+      if (bfd >= 0) close(bfd);  // the kernel holds the backing file now
+      if (id > 0) {
+        i.backing = id;
+      } else if (!backing_refused_.exchange(true)) {
+        spdlog::warn("passthrough refused by the kernel ({}): reads and writes go through us",
+                     std::strerror(-id));
+      }
+    }
+  }
+  if (!i.backing) {
+    ++i.plain_opens;
+    return;
+  }
+  ++i.backing_opens;
+  fi->fh |= uint64_t(uint32_t(i.backing)) << 32;
+  reply_with_backing(i.backing);
+  // Writes no longer reach us: a file opened for writing counts as written.
+  if (writing) i.dirty = true;
+}
+
+void Passthrough::release_handle(const fuse_file_info* fi, Inode& i) {
+  if (!passthrough_active()) return;
+  std::lock_guard lk(backing_mu_);
+  if (int32_t(fi->fh >> 32) == 0) {
+    if (i.plain_opens) --i.plain_opens;
+    return;
+  }
+  if (i.backing_opens && --i.backing_opens == 0) {
+    backing_close(i.backing);
+    i.backing = 0;
   }
 }
 

@@ -5,6 +5,7 @@
 #include <fuse_lowlevel.h>
 
 #include <atomic>
+#include <mutex>
 #include <string>
 
 #include "fs/inode_table.hpp"
@@ -35,6 +36,11 @@ class Passthrough {
   void record_written(Inode& i);
   void set_owner(int dirfd, const char* name, int fd, fuse_req_t req, mode_t mode);
   int entry_for(int dirfd, const char* name, fuse_entry_param& e);
+  // fi->fh for a new open of regular file i through fd: with the inode's passthrough backing id
+  // when it can have one (the reply then hands it to the kernel), else without.
+  void set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing);
+  // An open made by set_handle was released.
+  void release_handle(const fuse_file_info* fi, Inode& i);
 
  private:
   FsConfig cfg_;
@@ -42,6 +48,8 @@ class Passthrough {
   journal::Writer& journal_;
   std::atomic<uint64_t> journal_errors_{0};
   std::atomic<int64_t> last_error_log_{0};
+  std::mutex backing_mu_;
+  std::atomic<bool> backing_refused_{false};
 };
 
 }  // namespace makuo::fs
