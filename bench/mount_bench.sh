@@ -4,7 +4,10 @@
 #   seq-write   1 GiB, bs=1M, fsync included        cold-read  the same file, caches dropped
 #   rand-write  fio 4k random writes, buffered      create     10,000 x 4 KiB files
 #   delete      rm -rf of those                     untar      /usr/share/doc    rm-untar  rm -rf
-# Variants: plain, mount (makuofs defaults), mount-wb (-o writeback). Every variant and run gets
+# Variants: plain, mount (makuofs defaults: passthrough where the kernel has it, /dev/fuse),
+# mount-uring (the same with FUSE over io_uring: the fuse module's enable_uring is switched on
+# for that variant only and restored after; skipped when the kernel has no such switch),
+# mount-wb (-o writeback). Every variant and run gets
 # a freshly made ext4 file system (a loop-mounted image under /var/tmp): ext4's inode allocator
 # slows down after many recent deletions, which would otherwise favour whoever runs first.
 # Needs fio.
@@ -24,7 +27,11 @@ command -v fio >/dev/null || { echo "$0: needs fio (apt-get install fio)" >&2; e
 bin=${MAKUO_BIN:-build}
 W=$(mktemp -d /var/tmp/makuo-mount-bench.XXXXXX)
 fspid=
+uring_param=/sys/module/fuse/parameters/enable_uring
+uring_was=$(cat "$uring_param" 2>/dev/null || true)
+uring() { [ -n "$uring_was" ] && echo "$1" >"$uring_param"; }
 cleanup() {
+  [ -n "$uring_was" ] && echo "$uring_was" >"$uring_param"
   for m in "$W/mnt" "$W/fs"; do mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }; done
   [ -n "$fspid" ] && kill "$fspid" 2>/dev/null || true
   if ! grep -q " $W/" /proc/self/mounts; then rm -rf "$W"; fi
@@ -94,6 +101,11 @@ for r in $(seq 1 "$runs"); do
   fresh_fs; measure plain "$W/fs/plain"
   echo "run $r/$runs: mount" >&2
   fresh_fs; mount_fs; measure mount "$W/mnt"; umount_fs
+  if [ -n "$uring_was" ]; then
+    echo "run $r/$runs: mount, io_uring" >&2
+    uring Y; fresh_fs; mount_fs; measure mount-uring "$W/mnt"; umount_fs; uring "$uring_was"
+    grep -q 'io_uring queues' "$W/makuofs.log" || echo "  (makuofs did not set up io_uring queues)" >&2
+  fi
   echo "run $r/$runs: mount -o writeback" >&2
   fresh_fs; mount_fs writeback; measure mount-wb "$W/mnt"; umount_fs
 done
@@ -102,10 +114,13 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END{print a[int((NR+
 echo
 echo "makuofs vs plain directory ($(uname -r), $(nproc) CPUs, fresh ext4 on a loop device per run; median of $runs)"
 echo "seq ${size_mb} MiB; ${files} files; untar of /usr/share/doc = ${docfiles} entries"
-printf '%-16s %10s %10s %10s %9s %9s\n' workload plain mount mount-wb "mount/pl" "wb/pl"
+ratio() { [ -n "$1" ] && awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}' || echo -; }
+printf '%-16s %10s %10s %11s %10s %9s %9s %9s\n' workload plain mount mount-uring mount-wb \
+  "mount/pl" "uring/pl" "wb/pl"
 for w in seq-write cold-read rand-write-iops create delete untar rm-untar; do
-  p=$(echo "${R[$w,plain]}" | median); m=$(echo "${R[$w,mount]}" | median); b=$(echo "${R[$w,mount-wb]}" | median)
-  printf '%-16s %10s %10s %10s %9s %9s\n' "$w" "$p" "$m" "$b" \
-    "$(awk -v a="$m" -v b="$p" 'BEGIN{printf "%.2fx", a/b}')" "$(awk -v a="$b" -v b="$p" 'BEGIN{printf "%.2fx", a/b}')"
+  p=$(echo "${R[$w,plain]}" | median); m=$(echo "${R[$w,mount]}" | median)
+  u=$(echo "${R[$w,mount-uring]:-}" | median); b=$(echo "${R[$w,mount-wb]}" | median)
+  printf '%-16s %10s %10s %11s %10s %9s %9s %9s\n' "$w" "$p" "$m" "${u:--}" "$b" \
+    "$(ratio "$m" "$p")" "$(ratio "$u" "$p")" "$(ratio "$b" "$p")"
 done
 echo "(seconds, except rand-write-iops; for throughput and IOPS a ratio above 1 is better, for times below 1)"

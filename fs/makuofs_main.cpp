@@ -21,6 +21,7 @@
 #include "fs/journal.hpp"
 #include "fs/kernel_channel.hpp"
 #include "fs/passthrough.hpp"
+#include "fs/uring_queues.hpp"
 #include "sync/version.hpp"
 
 namespace {
@@ -46,7 +47,10 @@ Mount options:
   state_dir=DIR    the journal's directory, shared with makuosan --state-dir
                    (default: /var/lib/makuo/ + BASEDIR escaped like systemd-escape --path)
   timeout=SECONDS  how long the kernel caches names and attributes (default 1)
-  writeback        let the kernel cache writes (faster small writes)
+  writeback        let the kernel cache writes (faster small writes; no passthrough)
+  nopassthrough    do not let the kernel read and write files directly (kernel 6.9+)
+  nouring          do not serve requests on per-CPU io_uring queues (kernel 6.14+,
+                   when /sys/module/fuse/parameters/enable_uring is Y)
   threads=N        at most N request threads (default 16)
   fsname=NAME      the source shown in /proc/mounts (default BASEDIR)
   subtype=NAME     default makuofs
@@ -64,6 +68,7 @@ struct Args {
   std::vector<std::string> fuse_opts;
   double timeout = 1.0;
   bool writeback = false, foreground = false, debug = false;
+  bool passthrough = true, uring = true;
   unsigned threads = 16;
 };
 
@@ -110,6 +115,10 @@ void parse_opts(Args& a, const std::string& list) {
       a.writeback = true;
     } else if (o == "no_writeback") {
       a.writeback = false;
+    } else if (o == "nopassthrough") {
+      a.passthrough = false;
+    } else if (o == "nouring") {
+      a.uring = false;
     } else if (starts(o, "fsname=")) {
       a.fsname = o.substr(7);
     } else if (starts(o, "subtype=")) {
@@ -248,7 +257,8 @@ int main(int argc, char** argv) {
   }
 
   makuo::fs::ChannelWants wants;
-  wants.passthrough = !a.writeback;
+  wants.passthrough = a.passthrough && !a.writeback;
+  wants.uring = a.uring;
   if (makuo::fs::wrap_channel(se, wants) != 0)
     std::fprintf(stderr,
                  "makuofs: warning: cannot wrap the FUSE device; every write will cost "
@@ -282,6 +292,21 @@ int main(int argc, char** argv) {
   }
   spdlog::info("mounted {} on {} (journal {}/journal)", base, a.mountpoint, a.state_dir);
 
+  // Once INIT is answered: per-CPU io_uring queues, if the kernel agreed to them.
+  makuo::fs::UringQueues rings(se, fuse_session_fd(se));
+  std::thread ring_starter([&] {
+    if (!makuo::fs::wait_init_answered()) return;
+    spdlog::info("kernel: passthrough {}, io_uring {}, killpriv_v2 {}",
+                 makuo::fs::passthrough_active() ? "on" : "off",
+                 makuo::fs::uring_active() ? "on" : "off",
+                 makuo::fs::killpriv_v2_active() ? "on" : "off");
+    if (!makuo::fs::uring_active()) return;
+    unsigned cpus = makuo::fs::possible_cpus();
+    if (rings.start(8, makuo::fs::max_payload()) == 0)
+      spdlog::info("requests served on {} io_uring queues, one per CPU", cpus);
+    else
+      spdlog::warn("io_uring queues not set up ({}): requests go through /dev/fuse", rings.error());
+  });
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, a.threads);
   int rc = fuse_session_loop_mt(se, cfg);
@@ -292,6 +317,8 @@ int main(int argc, char** argv) {
   inval.stop();
   journal.sync();
   fuse_session_unmount(se);
+  ring_starter.join();
+  rings.stop();
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
   spdlog::info("unmounted {}", a.mountpoint);

@@ -15,6 +15,14 @@ chmod 755 "$MK_WORK" "$plain"
 node_mount 1 allow_other || exit 1
 mnt=$(node_mnt 1)
 chmod 755 "$MK_WORK/nodes" "$MK_WORK/nodes/1" "$mnt"
+t_name "what the kernel agreed to"
+wait_for 10 grep -q 'kernel: passthrough' "$MK_WORK/nodes/1/makuofs.log" || fail "no INIT line in the log"
+mk_log "$(grep -o 'kernel: .*' "$MK_WORK/nodes/1/makuofs.log")"
+if [ "${MK_FUSE_EXPECT:-}" = uring ]; then
+  # test_makuofs_uring.sh switched the fuse module's enable_uring on for this run
+  wait_for 10 grep -q 'io_uring queues, one per CPU' "$MK_WORK/nodes/1/makuofs.log" \
+    && ok "requests served on io_uring queues" || fail "no io_uring queues"
+fi
 
 t_name "the same operations give the same results, errno and trees"
 python3 "$here/posix_ops.py" "$plain" >"$MK_WORK/plain.out" 2>&1
