@@ -553,8 +553,11 @@ int main(int argc, char** argv) {
   };
   catchup_ptr = &catchup;
   catchup.set_wake([&] { boost::asio::post(io, [&] { run_catchup(); }); });
-  engine.set_member_hook(
-      [&](const Member& m, bool joined, TimePoint now) { catchup.on_member(m, joined, now); });
+  if (o.catch_up)
+    engine.set_member_hook(
+        [&](const Member& m, bool joined, TimePoint now) { catchup.on_member(m, joined, now); });
+  else
+    spdlog::info("catch-up off (--no-catch-up): only msync decides what is sent");
   run_catchup();
 
   // --metrics-file: the same counters as "status json", for node_exporter's textfile collector.

@@ -57,6 +57,9 @@ void print_daemon_usage(FILE* out) {
           "                   # (for servers without a makuofs mount)\n"
           "  --tombstone-days N # remember deletions N days (default 7), so that servers\n"
           "                   # that were away apply them when they come back\n"
+          "  --no-catch-up    # do not bring members that join up to date by ourselves,\n"
+          "                   # nor push our tree when we join (makuosan 1.3.6 behaviour;\n"
+          "                   # msync alone then decides what is sent)\n"
           "  --keep-conflicts # a version written here that loses to a concurrent write\n"
           "                   # elsewhere is kept as NAME.makuo-conflict-NODE-TIME (and\n"
           "                   # replicated); without it the loss is only logged\n"
@@ -134,7 +137,8 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
     kWatch,
     kMetrics,
     kTombstoneDays,
-    kKeepConflicts
+    kKeepConflicts,
+    kNoCatchUp
   };
   static const option longs[] = {{"chroot", no_argument, nullptr, 'c'},
                                  {"core", no_argument, nullptr, 'C'},
@@ -151,6 +155,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
                                  {"metrics-file", required_argument, nullptr, kMetrics},
                                  {"tombstone-days", required_argument, nullptr, kTombstoneDays},
                                  {"keep-conflicts", no_argument, nullptr, kKeepConflicts},
+                                 {"no-catch-up", no_argument, nullptr, kNoCatchUp},
                                  {nullptr, 0, nullptr, 0}};
   opterr = 0;
   optind = 1;
@@ -277,6 +282,9 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         break;
       case kKeepConflicts:
         o.keep_conflicts = true;
+        break;
+      case kNoCatchUp:
+        o.catch_up = false;
         break;
       case kMetrics:
         if (!*optarg) return bad("--metrics-file", optarg);

@@ -36,6 +36,7 @@ struct DaemonOptions {
   std::string metrics_file;            // --metrics-file
   int tombstone_days = 7;              // --tombstone-days
   bool keep_conflicts = false;         // --keep-conflicts
+  bool catch_up = true;                // --no-catch-up turns it off
   int mtu = 1500;                      // --mtu
   bool loop = false;                   // --loop
   int target_timeout = 10;             // --timeout seconds

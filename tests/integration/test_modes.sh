@@ -5,7 +5,7 @@ set -u
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
 need_root
 trap cluster_down EXIT
-cluster_net 4 || exit 1
+cluster_net 6 || exit 1
 MK_DAEMON_ARGS="-O" node_start 1 || exit 1
 MK_DAEMON_ARGS="-r" node_start 2 || exit 1
 MK_DAEMON_ARGS="-s" node_start 3 || exit 1
@@ -32,4 +32,14 @@ grep -q "this server can't send" "$MK_WORK/err" && ok "refused" || fail "no refu
 t_name "-c: a chrooted daemon receives into its base"
 [ "$(readlink "/proc/$(node_pid 4)/root")" = "$(node_base 4)" ] && ok "root is the base directory" || fail "root $(readlink /proc/$(node_pid 4)/root)"
 cmp -s "$b1/mine" "$(node_base 4)/mine" && ok "received" || fail "not received"
+
+t_name "--no-catch-up: a node that joins does not push its tree (node 6, without it, does)"
+mkdir -p "$(node_base 5)" "$(node_base 6)"
+echo five > "$(node_base 5)/only5"; echo six > "$(node_base 6)/only6"
+MK_DAEMON_ARGS="--no-catch-up" node_start 5 || exit 1
+node_start 6 || exit 1
+wait_for 30 test -f "$b1/only6" && ok "node 6's tree reached node 1 (catch-up on)" || fail "node 6 did not catch node 1 up"
+wait_catchup 6
+[ ! -e "$b1/only5" ] && ok "node 5's file did not travel" || fail "node 5 pushed its tree"
+grep -q 'catch-up off (--no-catch-up)' "$(node_logf 5)" && ok "said so in its log" || fail "no log line"
 t_finish
