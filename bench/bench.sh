@@ -2,7 +2,8 @@
 # bench.sh - run the scenario matrix and append one CSV row per (tool, workload, N, loss, rep).
 # Env (defaults in brackets):
 #   TOOLS ["makuo rsync_seq rsync_par uftp udpcast"]  names of tools/<name>.sh plugins
-#   WORKLOADS ["big mixed small"]  NS ["1 2 4 8"]  LOSSES ["0 2"]  RATE [200] (Mbit/s per link)
+#   WORKLOADS ["big mixed small"]  NS ["1 2 4 8"]  LOSSES ["0 2"]  RATES ["$RATE"] RATE [200]
+#   (Mbit/s per link; 0 = unlimited)
 #   REPS [1]  PUSH_TIMEOUT [300] s  IPERF [1] (iperf3 TCP reference node0->node1 per loss)
 #   QUICK [0]  1 = small trees (whole matrix in a few minutes); explicit size vars still win
 #   OUT [results/anchors.csv relative to this dir]
@@ -11,13 +12,13 @@ set -uo pipefail
 
 : "${TOOLS:=makuo rsync_seq rsync_par uftp udpcast}" "${WORKLOADS:=big mixed small}"
 : "${NS:=1 2 4 8}" "${LOSSES:=0 2}" "${RATE:=200}" "${REPS:=1}" "${PUSH_TIMEOUT:=300}"
-: "${IPERF:=1}" "${QUICK:=0}" "${OUT:=$BENCH_DIR/results/results.csv}"
+: "${IPERF:=1}" "${QUICK:=0}" "${OUT:=$BENCH_DIR/results/results.csv}" "${RATES:=$RATE}"
 if [ "$QUICK" = 1 ]; then
   export BIG_MIB=${BIG_MIB:-32} MIXED_FILES=${MIXED_FILES:-200} MIXED_MIB=${MIXED_MIB:-8}
   export SMALL_FILES=${SMALL_FILES:-1000} SMALL_DIRS=${SMALL_DIRS:-10}
 fi
 mkdir -p "$(dirname "$OUT")" "$BENCH_WORK/trees"
-HDR="ts,tool,workload,bytes,files,n,rate_mbit,sender_rate_mbit,loss_pct,rep,seconds,goodput_mibs,pct_link,verified,rc,cpu_pct,desc,peak_rss_kib"
+HDR="ts,tool,workload,bytes,files,n,rate_mbit,sender_rate_mbit,loss_pct,rep,seconds,goodput_mibs,pct_link,verified,rc,cpu_pct,desc,peak_rss_kib,cpu_s"
 [ -s "$OUT" ] || echo "$HDR" > "$OUT"
 
 row() { echo "$(date +%FT%T),$*" >> "$OUT"; }
@@ -28,7 +29,7 @@ load_workload() {  # generate (cached) tree, mirror it into node0, write referen
   "$BENCH_DIR/gen_tree.py" "$wl" "$tree"
   rsync -a --delete "$tree/" "$(node_dir 0)/"
   tree_sums "$(node_dir 0)" > "$RUN/ref.$wl.sums"
-  WL_BYTES=$(find "$tree" -type f -printf '%s\n' | awk '{s+=$1} END{print s}')
+  WL_BYTES=$(find "$tree" -type f -printf '%s\n' | awk '{s+=$1} END{printf "%d\n", s}')
   WL_FILES=$(wc -l < "$RUN/ref.$wl.sums")
 }
 
@@ -45,6 +46,7 @@ iperf_ref() {  # iperf3 TCP node0 -> node1, 5 s
 }
 
 trap '"$BENCH_DIR/cluster.sh" down' EXIT
+for RATE in $RATES; do
 for loss in $LOSSES; do
   first_n=1
   for n in $NS; do
@@ -59,17 +61,19 @@ for loss in $LOSSES; do
           rc=$?; kill_ours
           secs=$(echo "$out" | awk '/^RESULT/{print $2}'); [ -n "$secs" ] || secs=$PUSH_TIMEOUT
           [ "$rc" = 0 ] && rc=$(echo "$out" | awk '/^RESULT/{print $3}')
-          cpu=$(echo "$out" | awk '/^CPU/{print $2}')
+          cpu=$(echo "$out" | awk '$1=="CPU"{print $2}')
           rss=$(echo "$out" | awk '/^RSS/{print $2}')
+          cpus=$(echo "$out" | awk '/^CPUSEC/{print $2}')
           desc=$(echo "$out" | sed -n 's/^DESC //p' | tr ',' ';')
           if verify_all "$n" "$RUN/ref.$wl.sums"; then ver=yes; else ver=no; fi
           gp=$(calc "round($WL_BYTES/2**20/$secs,2)")
-          pct=$(calc "round($WL_BYTES*8/$secs/($RATE*1e6)*100,1)")
-          log "$tool $wl N=$n loss=$loss%: ${secs}s ${gp} MiB/s (${pct}% of link) cpu=${cpu:-?}% verified=$ver rc=$rc"
+          pct=$( [ "$RATE" = 0 ] && echo 0 || calc "round($WL_BYTES*8/$secs/($RATE*1e6)*100,1)")
+          log "$tool $wl N=$n rate=${RATE} loss=$loss%: ${secs}s ${gp} MiB/s (${pct}% of link) cpu=${cpus:-?}s verified=$ver rc=$rc"
           [ "$rc" = 0 ] || tail -3 "$RUN/$tool.stderr" >&2
-          row "$tool,$wl,$WL_BYTES,$WL_FILES,$n,$RATE,${SENDER_RATE:-$RATE},$loss,$rep,$secs,$gp,$pct,$ver,$rc,${cpu:-},$desc,${rss:-}"
+          row "$tool,$wl,$WL_BYTES,$WL_FILES,$n,$RATE,${SENDER_RATE:-$RATE},$loss,$rep,$secs,$gp,$pct,$ver,$rc,${cpu:-},$desc,${rss:-},${cpus:-}"
         done
       done
     done
   done
+done
 done

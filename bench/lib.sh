@@ -40,12 +40,36 @@ kill_ours() {
     [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${comm:0:15}" ] || continue
     kill "$pid" 2>/dev/null && live+=("$pid")
   done < "$RUN/pids"
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
+  for _ in $(seq 100); do  # up to 2 s
     local any=0; for pid in "${live[@]}"; do [ -d "/proc/$pid" ] && any=1; done
-    [ $any = 0 ] && break; sleep 0.2
+    [ $any = 0 ] && break; sleep 0.02
   done
   for pid in "${live[@]}"; do [ -d "/proc/$pid" ] && kill -9 "$pid" 2>/dev/null; done
   rm -f "$RUN/pids"
+}
+
+# CPU time of everything one tool run starts, measured with a cgroup of its own: cgroup v2's
+# cpu.stat, or v1's cpuacct. cg_enter NAME moves this shell (and its future children) in;
+# cg_cpu_us prints the group's CPU microseconds so far ("" without cgroups); cg_leave removes it.
+CG_DIR=
+cg_enter() {
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    CG_DIR=/sys/fs/cgroup/$1; mkdir -p "$CG_DIR" && echo $$ > "$CG_DIR/cgroup.procs" || CG_DIR=
+  elif [ -d /sys/fs/cgroup/cpuacct ]; then
+    CG_DIR=/sys/fs/cgroup/cpuacct/$1; mkdir -p "$CG_DIR" && echo $$ > "$CG_DIR/tasks" || CG_DIR=
+  fi
+}
+cg_cpu_us() {
+  [ -n "$CG_DIR" ] || return 0
+  if [ -f "$CG_DIR/cpu.stat" ]; then awk '/^usage_usec/{print $2}' "$CG_DIR/cpu.stat"
+  else echo $(( $(cat "$CG_DIR/cpuacct.usage") / 1000 )); fi
+}
+cg_leave() {
+  [ -n "$CG_DIR" ] || return 0
+  if [ -f "$CG_DIR/cgroup.procs" ]; then echo $$ > "${CG_DIR%/*}/cgroup.procs"
+  else echo $$ > "${CG_DIR%/*}/tasks"; fi
+  rmdir "$CG_DIR" 2>/dev/null || true
+  CG_DIR=
 }
 
 cluster_n() { [ -f "$RUN/cluster.env" ] && . "$RUN/cluster.env" && echo "$C_N"; }

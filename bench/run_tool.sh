@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# run_tool.sh TOOL N : setup (untimed), push (timed), teardown.  Prints "RESULT <seconds> <rc>" and "CPU <host busy % during push>".
+# run_tool.sh TOOL N : setup (untimed), push (timed), teardown.  Prints "RESULT <seconds> <rc>",
+# "CPU <host busy % during push>" and "CPUSEC <CPU seconds of every process of the run during
+# the push>" (a cgroup of its own; absent without cgroups).
 # bench.sh runs this under `timeout`, which kills the whole process group on expiry.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 tool=$1 n=$2
 . "$RUN/cluster.env"
 . "$BENCH_DIR/tools/$tool.sh"
-trap 'kill_ours' EXIT
+trap 'kill_ours; cg_leave' EXIT
+cg_enter "mcbench-$$"
 tool_setup "$n"
 echo "DESC $TOOL_DESC"
 cpu_stat() { awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; print t, $5+$6}' /proc/stat; }
 read -r c0 i0 < <(cpu_stat)
+g0=$(cg_cpu_us)
 t0=$(now); tool_push "$n"; rc=$?; t1=$(now)
+g1=$(cg_cpu_us)
 read -r c1 i1 < <(cpu_stat)
+[ -n "$g0" ] && [ -n "$g1" ] && echo "CPUSEC $(python3 -c "print(f'{($g1-$g0)/1e6:.3f}')")"
 echo "CPU $(( c1 > c0 ? 100 * ((c1 - c0) - (i1 - i0)) / (c1 - c0) : 0 ))"
 tool_teardown "$n"   # may print "RSS <peak KiB of our daemons>"
 echo "RESULT $(python3 -c "print(f'{$t1-$t0:.3f}')") $rc"

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -300,7 +301,15 @@ int main(int argc, char** argv) {
                  makuo::fs::passthrough_active() ? "on" : "off",
                  makuo::fs::uring_active() ? "on" : "off",
                  makuo::fs::killpriv_v2_active() ? "on" : "off");
-    if (!makuo::fs::uring_active()) return;
+    if (!makuo::fs::uring_active()) {
+      std::ifstream param("/sys/module/fuse/parameters/enable_uring");
+      char v = 0;
+      if (a.uring && param >> v && v == 'N')
+        spdlog::info(
+            "FUSE over io_uring is off in this kernel (/sys/module/fuse/parameters/"
+            "enable_uring is N): with it makuofs serves each request on the CPU that made it");
+      return;
+    }
     unsigned cpus = makuo::fs::possible_cpus();
     if (rings.start(8, makuo::fs::max_payload()) == 0)
       spdlog::info("requests served on {} io_uring queues, one per CPU", cpus);

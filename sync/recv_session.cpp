@@ -562,20 +562,21 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
     ++stats_.dup_blocks;
     return;
   }
-  ssize_t n = pwrite(f.fd.get(), d.payload.data(), d.payload.size(), off_t(d.offset));
-  if (n != ssize_t(d.payload.size())) {
-    int err = n < 0 ? errno : ENOSPC;
+  int werr = 0;
+  if (!f.stage.empty() && d.offset != f.stage_off + f.stage.size()) werr = flush_stage(f);
+  if (!werr) {
+    if (f.stage.empty()) {
+      f.stage_off = d.offset;
+      f.stage.reserve(std::min<uint64_t>(kStage, e.size - d.offset));
+    }
+    f.stage.insert(f.stage.end(), d.payload.begin(), d.payload.end());
+    if (f.stage.size() >= kStage) werr = flush_stage(f);
+  }
+  if (werr) {
     drop_file(d.idx);
-    resolve(d.idx, wire::Code::Failed, uint16_t(err));
+    resolve(d.idx, wire::Code::Failed, uint16_t(werr));
     return;
   }
-  stats_.bytes_written += d.payload.size();
-  // Start writeback of every 8 MiB as it fills, so that the commit's flush finds little to do.
-  constexpr uint64_t kChunk = 8 << 20;
-  uint64_t end = d.offset + d.payload.size();
-  if (end / kChunk != d.offset / kChunk)
-    sync_file_range(f.fd.get(), off_t((end / kChunk - 1) * kChunk), off_t(kChunk),
-                    SYNC_FILE_RANGE_WRITE);
   f.bits[block / 64] |= 1ull << (block % 64);
   ++f.have;
   if (block > f.next_expected && gaps_.files.size() < 64) {
@@ -594,11 +595,26 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
   if (f.have == f.nblocks && f.hash_known) complete_file(d.idx);
 }
 
+int RecvSession::flush_stage(RecvFile& f) {
+  if (f.stage.empty()) return 0;
+  ssize_t n = pwrite(f.fd.get(), f.stage.data(), f.stage.size(), off_t(f.stage_off));
+  if (n != ssize_t(f.stage.size())) return n < 0 ? errno : ENOSPC;
+  stats_.bytes_written += f.stage.size();
+  // Start writeback of every 8 MiB as it fills, so that the commit's flush finds little to do.
+  constexpr uint64_t kChunk = 8 << 20;
+  uint64_t end = f.stage_off + f.stage.size();
+  if (end / kChunk != f.stage_off / kChunk)
+    sync_file_range(f.fd.get(), off_t((end / kChunk - 1) * kChunk), off_t(kChunk),
+                    SYNC_FILE_RANGE_WRITE);
+  f.stage.clear();
+  return 0;
+}
+
 void RecvSession::complete_file(uint32_t idx) {
   RecvFile& f = files_.at(idx);
   const wire::Entry& e = entries_[idx];
-  int err = 0;
-  if (f.hashed_upto < e.size) err = hash_fd(f.fd.get(), f.hashed_upto, f.hasher);
+  int err = flush_stage(f);
+  if (!err && f.hashed_upto < e.size) err = hash_fd(f.fd.get(), f.hashed_upto, f.hasher);
   if (!err && f.hasher.digest() != f.hash) err = EBADMSG;  // content hash mismatch
   if (!err) err = apply_meta_fd(f.fd.get(), e);
   if (err) {

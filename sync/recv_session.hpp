@@ -80,7 +80,13 @@ class RecvSession {
     bool hash_known = false;
     wire::Hash128 hash{};
     Hasher hasher;
+    // Blocks that arrive one after the other are gathered and written together: one pwrite
+    // per kStage bytes instead of one per datagram.
+    std::vector<uint8_t> stage;
+    uint64_t stage_off = 0;
   };
+  static constexpr size_t kStage = 128 << 10;
+  int flush_stage(RecvFile& f);  // 0 or errno
 
   bool dry() const { return flags_ & wire::kDryRun; }
   // Our later version of path won over the sender's: make sure it gets ours (propagation

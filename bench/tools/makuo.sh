@@ -1,7 +1,9 @@
 # makuo - makuosan in every node (node0 included), one `msync -r` on node0 (timed); msync
 # returns when every receiver has verified, fsynced and renamed every file.
 : "${MAKUO_BIN:=$(cd "$BENCH_DIR/../build" && pwd)}"
-: "${MAKUO_ARGS:=}"
+# --no-catch-up: the daemons would otherwise push node0's tree by themselves as they meet,
+# before the timed msync.
+: "${MAKUO_ARGS:=--no-catch-up}"
 MAKUO_GROUP=239.77.4.1
 TOOL_DESC="makuosan -n -b node_i -m $MAKUO_GROUP -p 5400 $MAKUO_ARGS ; node0: msync -r"
 
@@ -12,8 +14,10 @@ tool_setup() {
   for i in $(seq 0 "$n"); do
     rm -f "$(makuo_sock "$i")"
     # shellcheck disable=SC2086
+    # State (journal, tree index) in the scratch area, fresh for every run.
+    rm -rf "$RUN/makuo-state.$i"
     nsbg "$i" "$RUN/makuo.$i.log" "$MAKUO_BIN/makuosan" -n -b "$(node_dir "$i")" -U "$(makuo_sock "$i")" \
-      -m "$MAKUO_GROUP" -p 5400 --name "node$i" $MAKUO_ARGS
+      -m "$MAKUO_GROUP" -p 5400 --name "node$i" --state-dir "$RUN/makuo-state.$i" $MAKUO_ARGS
   done
   local t=$((SECONDS + 15))
   until "$MAKUO_BIN/msync" -c "unix:$(makuo_sock 0)" --members 2>/dev/null | grep -q "^Total: $n members"; do
@@ -32,4 +36,5 @@ tool_teardown() {
   done
   echo "RSS $max"
   kill_ours
+  rm -rf "$RUN"/makuo-state.*
 }
