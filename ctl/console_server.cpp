@@ -318,7 +318,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     for (auto& l : rl) s += "  " + l + "\n";
     s += "packets : rx=" + std::to_string(st.rx_packets) +
          " tx=" + std::to_string(srv_.node().tx_packets()) +
-         " tx_errors=" + std::to_string(srv_.node().tx_errors()) + "\n";
+         " tx_errors=" + std::to_string(srv_.node().tx_errors()) +
+         " tx_calls=" + std::to_string(srv_.node().tx_calls()) +
+         (srv_.node().tx_gso() ? " gso=on" : " gso=off") + "\n";
     s += "dropped : truncated=" + std::to_string(st.drop_truncated) +
          " bad_magic=" + std::to_string(st.drop_magic) +
          " makuosan=" + std::to_string(st.drop_makuosan) +

@@ -106,6 +106,8 @@ StatusReport collect_status(const Engine& e, const UdpNode& node, const std::str
   r.add("makuo_rx_bytes_total", "Bytes received", double(st.rx_bytes));
   r.add("makuo_tx_packets_total", "Datagrams sent", double(node.tx_packets()));
   r.add("makuo_tx_errors_total", "Datagrams the socket refused", double(node.tx_errors()));
+  r.add("makuo_tx_calls_total", "Send system calls (one carries up to 64 datagrams)",
+        double(node.tx_calls()));
   r.add("makuo_repair_blocks_total", "Data blocks sent again after a NACK",
         double(e.repair_blocks()));
   r.add("makuo_send_rate_bytes", "Current send rate in bytes/s (0: not limited)",

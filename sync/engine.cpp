@@ -6,12 +6,20 @@
 
 namespace makuo {
 
+namespace {
+// Where the loss-driven rate starts (below -T): a gigabit LAN's worth. Unpaced, one GSO
+// sender finishes a first pass of tens of MiB before the first loss report is back, and the
+// rate is judged on first-pass blocks only, so a receiver on a slow link would get every
+// repair round at full speed too.
+constexpr uint64_t kStartRate = 125'000'000;
+}  // namespace
+
 Engine::Engine(EngineConfig cfg, Transport& net, wire::NodeId id)
     : cfg_(std::move(cfg)),
       net_(net),
       id_(id),
       members_(cfg_.expiry),
-      pacer_(cfg_.rate_bytes),
+      pacer_(cfg_.rate_bytes ? std::min(cfg_.rate_bytes, kStartRate) : kStartRate),
       committer_(cfg_.recv.basefd, cfg_.commit_thread),
       next_sid_(uint32_t(std::random_device{}())) {}
 

@@ -471,6 +471,7 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: stopping", sig);
     sd_notify_message("STOPPING=1");
     engine.stop(Clock::now());
+    node->flush();  // the goodbyes
     if (int e = index.flush(realtime_ns(), true)) spdlog::warn("tree index: {}", strerror(e));
     if (console) console->close();
     io.stop();

@@ -82,29 +82,37 @@ void UdpNode::poke() {
 }
 
 SendStatus UdpNode::send(const Endpoint& to, std::span<const uint8_t> datagram) {
+  if (blocked_) return SendStatus::WouldBlock;
   if (sealer_) {
     sealer_->seal(datagram, sealed_);
     datagram = sealed_;
   }
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(to.addr);
-  sa.sin_port = htons(to.port);
-  for (;;) {
-    ssize_t n = ::sendto(ucast_.native_handle(), datagram.data(), datagram.size(), 0,
-                         reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    if (n >= 0) {
-      ++tx_packets_;
-      return SendStatus::Ok;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == ENOBUFS) {
-      arm_write();
-      return SendStatus::WouldBlock;
-    }
-    ++tx_errors_;
+  if (!batch_.fits(to, datagram.size()) && flush() == SendStatus::WouldBlock)
+    return SendStatus::WouldBlock;
+  if (!batch_.fits(to, datagram.size())) {  // larger than any datagram can be
+    ++oversize_;
     return SendStatus::Error;
   }
+  batch_.add(to, datagram);
+  // Whoever called us, the batch leaves before the io_context waits again.
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    asio::post(io_, [this] {
+      flush_posted_ = false;
+      flush();
+    });
+  }
+  return SendStatus::Ok;
+}
+
+SendStatus UdpNode::flush() {
+  if (batch_.empty()) return SendStatus::Ok;
+  SendStatus s = batch_.flush(ucast_.native_handle());
+  if (s == SendStatus::WouldBlock) {
+    blocked_ = true;
+    arm_write();
+  }
+  return s;
 }
 
 void UdpNode::arm_write() {
@@ -112,7 +120,9 @@ void UdpNode::arm_write() {
   write_armed_ = true;
   ucast_.async_wait(udp::socket::wait_write, [this](const boost::system::error_code& ec) {
     write_armed_ = false;
-    if (!ec) run_engine();
+    if (ec) return;
+    blocked_ = false;
+    if (flush() == SendStatus::Ok) run_engine();
   });
 }
 
@@ -198,6 +208,7 @@ bool UdpNode::admit(std::span<const uint8_t> pkt, const Endpoint& from,
 void UdpNode::run_engine() {
   if (!engine_) return;
   TimePoint next = engine_->on_timer(Clock::now());
+  flush();
   if (next != timer_at_ || next <= Clock::now()) {
     timer_at_ = next;
     timer_.expires_at(next);

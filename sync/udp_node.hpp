@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "sync/crypto.hpp"
+#include "sync/datagram_batch.hpp"
 #include "sync/engine.hpp"
 #include "sync/transport.hpp"
 
@@ -40,9 +41,14 @@ class UdpNode final : public Transport {
   // Runs the engine's due work now (after a console started or cancelled something).
   void poke();
   SendStatus send(const Endpoint& to, std::span<const uint8_t> datagram) override;
+  // Hands what send() batched to the kernel now (it does on its own before the io_context next
+  // waits; a caller about to stop the io_context must do it).
+  SendStatus flush();
   Endpoint group() const override { return {cfg_.group, cfg_.port}; }
-  uint64_t tx_packets() const { return tx_packets_; }
-  uint64_t tx_errors() const { return tx_errors_; }
+  uint64_t tx_packets() const { return batch_.sent(); }
+  uint64_t tx_errors() const { return batch_.errors() + oversize_; }
+  uint64_t tx_calls() const { return batch_.calls(); }  // send system calls (GSO: many per call)
+  bool tx_gso() const { return batch_.gso(); }
   int rcvbuf() const;
   int sndbuf() const;
 
@@ -64,9 +70,12 @@ class UdpNode final : public Transport {
   AuthStats auth_;
   uint64_t auth_logged_ = 0;
   TimePoint auth_log_at_{};
+  DatagramBatch batch_;
+  bool blocked_ = false;       // the socket was full: nothing more until it drains
+  bool flush_posted_ = false;  // a flush of batch_ is queued on io_
+  uint64_t oversize_ = 0;
   bool write_armed_ = false;
   TimePoint timer_at_ = TimePoint::max();
-  uint64_t tx_packets_ = 0, tx_errors_ = 0;
 };
 
 }  // namespace makuo
