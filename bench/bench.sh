@@ -29,7 +29,7 @@ load_workload() {  # generate (cached) tree, mirror it into node0, write referen
   "$BENCH_DIR/gen_tree.py" "$wl" "$tree"
   rsync -a --delete "$tree/" "$(node_dir 0)/"
   tree_sums "$(node_dir 0)" > "$RUN/ref.$wl.sums"
-  WL_BYTES=$(find "$tree" -type f -printf '%s\n' | awk '{s+=$1} END{printf "%d\n", s}')
+  WL_BYTES=$(find "$tree" -type f -printf '%s\n' | awk '{s+=$1} END{printf "%.0f\n", s}')
   WL_FILES=$(wc -l < "$RUN/ref.$wl.sums")
 }
 
