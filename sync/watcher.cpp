@@ -1,6 +1,7 @@
 #include "sync/watcher.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -153,9 +154,16 @@ void Watcher::on_readable(TimePoint) {
   };
   std::vector<PendingMove> from;
   bool overflow = false;
-  for (;;) {
+  for (int waited = 0;;) {
     ssize_t n = read(fd_, buf, sizeof buf);
-    if (n <= 0) break;
+    if (n <= 0) {
+      // The two halves of a rename are queued one after the other by the same system call,
+      // and a read can come between them: give the second half a moment before taking the
+      // first for a move out of the tree (which would make the tree moved here look new).
+      pollfd pf{fd_, POLLIN, 0};
+      if (from.empty() || waited++ || poll(&pf, 1, 5) != 1) break;
+      continue;
+    }
     for (char* p = buf; p < buf + n;) {
       auto* ev = reinterpret_cast<inotify_event*>(p);
       p += sizeof(inotify_event) + ev->len;
