@@ -36,8 +36,9 @@ def print_pivot():
             continue
         secs = statistics.median(float(r["seconds"]) for r in rs)
         ok = all(r["verified"] == "yes" and r["rc"] == "0" for r in rs)
-        pct = int(b) * 8 / secs / (float(rate) * 1e6) * 100
-        cells[(wl, b, files, rate, srate, loss, tool, n)] = (f"{secs:.2f} s ({pct:.0f}%)" if ok else
+        # unlimited-rate rows (rate 0) have no link to be a share of
+        pct = f" ({int(b) * 8 / secs / (float(rate) * 1e6) * 100:.0f}%)" if float(rate) else ""
+        cells[(wl, b, files, rate, srate, loss, tool, n)] = (f"{secs:.2f} s{pct}" if ok else
             "FAIL (rc=" + "/".join(r["rc"] for r in rs) + ")")
         ns.add(int(n)); tools.setdefault((wl, b, files, rate, srate, loss), set()).add(tool)
     ns = sorted(ns)

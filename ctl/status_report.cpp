@@ -108,8 +108,12 @@ StatusReport collect_status(const Engine& e, const UdpNode& node, const std::str
   r.add("makuo_tx_errors_total", "Datagrams the socket refused", double(node.tx_errors()));
   r.add("makuo_tx_calls_total", "Send system calls (one carries up to 64 datagrams)",
         double(node.tx_calls()));
-  r.add("makuo_repair_blocks_total", "Data blocks sent again after a NACK",
+  r.add("makuo_repair_blocks_total", "Repair datagrams sent after a NACK",
         double(e.repair_blocks()));
+  r.add("makuo_coded_repairs_total", "Repair datagrams coded to repair several receivers",
+        double(e.coded_repairs()));
+  r.add("makuo_coded_rebuilt_total", "Blocks rebuilt here from coded repairs",
+        double(rs.coded_rebuilt));
   r.add("makuo_send_rate_bytes", "Current send rate in bytes/s (0: not limited)",
         double(e.send_rate()), false);
   r.add("makuo_pushes_sent_total", "Pushes this node started", double(st.sessions_sent));

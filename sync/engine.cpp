@@ -253,6 +253,7 @@ TimePoint Engine::on_timer(TimePoint now) {
     if (!blocked && !s.pump(now, pacer_, net_)) blocked = true;
     if (s.finished()) {
       stats_.repair_blocks += s.repair_blocks();
+      stats_.coded_repairs += s.coded_repairs();
       it = sending_.erase(it);
       continue;
     }
@@ -278,6 +279,7 @@ void Engine::cancel_session(uint32_t sid) {
   if (it == sending_.end()) return;
   it->second->abort(net_);
   stats_.repair_blocks += it->second->repair_blocks();
+  stats_.coded_repairs += it->second->coded_repairs();
   sending_.erase(it);
 }
 
@@ -302,6 +304,12 @@ std::vector<SendInfo> Engine::send_info(TimePoint now) const {
 uint64_t Engine::repair_blocks() const {
   uint64_t n = stats_.repair_blocks;
   for (auto& [sid, s] : sending_) n += s->repair_blocks();
+  return n;
+}
+
+uint64_t Engine::coded_repairs() const {
+  uint64_t n = stats_.coded_repairs;
+  for (auto& [sid, s] : sending_) n += s->coded_repairs();
   return n;
 }
 

@@ -33,6 +33,7 @@ struct EngineStats {
            drop_malformed = 0, drop_unknown_session = 0, drop_too_many_sessions = 0;
   uint64_t sessions_sent = 0, sessions_received = 0;
   uint64_t repair_blocks = 0;  // of finished pushes; repair_blocks() adds the running ones
+  uint64_t coded_repairs = 0;  // of those, coded ones (one repairs several receivers)
 };
 
 struct SendInfo {
@@ -70,6 +71,7 @@ class Engine {
   std::vector<std::string> session_lines() const;
   std::vector<SendInfo> send_info(TimePoint now) const;
   uint64_t repair_blocks() const;
+  uint64_t coded_repairs() const;
   std::vector<std::string> receive_lines() const;
   // Pushes from other nodes still writing into our base directory.
   size_t receiving_active() const;

@@ -540,6 +540,7 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
   if (ended_) return;
   last_activity_ = now;
   now_ = now;
+  if (d.coded) return on_coded(d, now);
   // Only files still waiting for blocks: a late duplicate must not start a second copy.
   if (!need_data_.count(d.idx)) return;
   const wire::Entry& e = entries_[d.idx];
@@ -593,6 +594,56 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
     f.hash = d.hash;
   }
   if (f.have == f.nblocks && f.hash_known) complete_file(d.idx);
+}
+
+void RecvSession::on_coded(const wire::Data& d, TimePoint now) {
+  if (!need_data_.count(d.idx)) return;
+  auto it = files_.find(d.idx);
+  if (it == files_.end()) return;  // nothing here yet to rebuild from
+  RecvFile& f = it->second;
+  if (d.offset % block_size_ != 0 || d.payload.size() != block_size_) return;
+  uint64_t base = d.offset / block_size_, missing = 0;
+  int nmissing = 0;
+  for (unsigned i = 0; i < 64; ++i) {
+    if (!((d.coded >> i) & 1)) continue;
+    uint64_t b = base + i;
+    if (b + 1 >= f.nblocks) return;  // full blocks only, never the last
+    if (!((f.bits[b / 64] >> (b % 64)) & 1)) {
+      missing = b;
+      // Two or more missing here: no use to us; the next poll's answer asks for them.
+      if (++nmissing > 1) return;
+    }
+  }
+  if (nmissing == 0) {
+    ++stats_.dup_blocks;
+    return;
+  }
+  coded_buf_.assign(d.payload.begin(), d.payload.end());
+  block_buf_.resize(block_size_);
+  for (unsigned i = 0; i < 64; ++i) {
+    uint64_t b = base + i;
+    if (!((d.coded >> i) & 1) || b == missing) continue;
+    if (int err = read_block(f, b, block_buf_.data())) {
+      drop_file(d.idx);
+      resolve(d.idx, wire::Code::Failed, uint16_t(err));
+      return;
+    }
+    for (size_t k = 0; k < block_size_; ++k) coded_buf_[k] ^= block_buf_[k];
+  }
+  ++stats_.coded_rebuilt;
+  on_data(wire::Data{d.sid, d.idx, missing * block_size_, false, {}, coded_buf_}, now);
+}
+
+// A block this file has: from the gathered writes not yet written, or from the temporary.
+int RecvSession::read_block(const RecvFile& f, uint64_t block, uint8_t* out) {
+  uint64_t off = block * block_size_;
+  if (off >= f.stage_off && off + block_size_ <= f.stage_off + f.stage.size()) {
+    std::memcpy(out, f.stage.data() + (off - f.stage_off), block_size_);
+    return 0;
+  }
+  ssize_t n = pread(f.fd.get(), out, block_size_, off_t(off));
+  if (n == ssize_t(block_size_)) return 0;
+  return n < 0 ? errno : EIO;
 }
 
 int RecvSession::flush_stage(RecvFile& f) {

@@ -45,7 +45,8 @@ std::string conflict_name(const std::string& path, const std::string& node, int6
 
 struct RecvStats {
   uint64_t files_committed = 0, files_failed = 0, bytes_written = 0, dup_blocks = 0;
-  uint64_t conflicts = 0;  // versions written here that lost to concurrent ones
+  uint64_t conflicts = 0;      // versions written here that lost to concurrent ones
+  uint64_t coded_rebuilt = 0;  // blocks rebuilt from coded repairs
 };
 
 class RecvSession {
@@ -86,7 +87,10 @@ class RecvSession {
     uint64_t stage_off = 0;
   };
   static constexpr size_t kStage = 128 << 10;
-  int flush_stage(RecvFile& f);  // 0 or errno
+  int flush_stage(RecvFile& f);                                     // 0 or errno
+  int read_block(const RecvFile& f, uint64_t block, uint8_t* out);  // 0 or errno
+  void on_coded(const wire::Data& d, TimePoint now);
+  std::vector<uint8_t> coded_buf_, block_buf_;
 
   bool dry() const { return flags_ & wire::kDryRun; }
   // Our later version of path won over the sender's: make sure it gets ours (propagation

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "sync/paths.hpp"
@@ -35,6 +36,31 @@ void merge_range(std::vector<wire::BlockRange>& v, wire::BlockRange r) {
     }
   }
   v.swap(out);
+}
+
+bool in_ranges(const std::vector<wire::BlockRange>& v, uint64_t b) {
+  auto it = std::upper_bound(v.begin(), v.end(), b,
+                             [](uint64_t x, const wire::BlockRange& r) { return x < r.first; });
+  return it != v.begin() && b < uint64_t(std::prev(it)->first) + std::prev(it)->count;
+}
+
+void remove_block(std::vector<wire::BlockRange>& v, uint64_t b) {
+  auto it = std::upper_bound(v.begin(), v.end(), b,
+                             [](uint64_t x, const wire::BlockRange& r) { return x < r.first; });
+  if (it == v.begin()) return;
+  auto r = std::prev(it);
+  uint64_t end = uint64_t(r->first) + r->count;
+  if (b >= end) return;
+  if (b == r->first) {
+    ++r->first;
+    if (--r->count == 0) v.erase(r);
+  } else if (b + 1 == end) {
+    --r->count;
+  } else {
+    wire::BlockRange tail{uint32_t(b + 1), uint32_t(end - b - 1)};
+    r->count = uint32_t(b - r->first);
+    v.insert(std::next(r), tail);
+  }
 }
 
 }  // namespace
@@ -121,6 +147,7 @@ void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t
   if (wire::is_final(old, dry()) || c == wire::Code::Unknown || c == old) return;
   if (old != wire::Code::Unknown && c == wire::Code::Need) return;  // stale answer
   ts.codes[idx] = c;
+  if (wire::is_final(c, dry())) ts.want.erase(idx);
   const auto& e = entries_[idx];
   const std::string where = ts.t.name + ":" + e.path;
   if (c == wire::Code::Need && !dry()) {
@@ -241,13 +268,20 @@ void SendSession::on_nack(wire::NodeId from, const wire::Nack& m, TimePoint now)
     // asks for may still be in flight: the next poll's answer tells.
     if (it->second.repaired_after_poll >= m.poll_seq) continue;
     uint64_t nb = nblocks(entries_[f.idx].size, tun_.block_size);
+    if (!repairs_.count(f.idx)) repair_due_[f.idx] = now + tun_.repair_hold;
     auto& v = repairs_[f.idx];
+    auto& w = ts->want[f.idx];
     for (auto r : f.ranges) {
       if (r.first >= nb) continue;
       r.count = uint32_t(std::min<uint64_t>(r.count, nb - r.first));
       merge_range(v, r);
+      merge_range(w, r);
     }
-    if (v.empty()) repairs_.erase(f.idx);
+    if (v.empty()) {
+      repairs_.erase(f.idx);
+      repair_due_.erase(f.idx);
+    }
+    if (w.empty()) ts->want.erase(f.idx);
   }
 }
 
@@ -386,7 +420,7 @@ bool SendSession::pump_manifest(TimePoint now, Pacer& pacer, Transport& net, boo
 
 bool SendSession::send_block(uint32_t idx, uint64_t offset, std::span<const uint8_t> bytes,
                              bool last, const wire::Hash128& hash, TimePoint now, Pacer& pacer,
-                             Transport& net, bool& blocked) {
+                             Transport& net, bool& blocked, uint64_t coded) {
   wire::Data d;
   d.sid = sid_;
   d.idx = idx;
@@ -394,6 +428,7 @@ bool SendSession::send_block(uint32_t idx, uint64_t offset, std::span<const uint
   d.last = last;
   d.hash = hash;
   d.payload = bytes;
+  d.coded = coded;
   pkt_.clear();
   wire::encode(pkt_, self_, d);
   if (!allow(pacer, pkt_.size(), now)) return false;
@@ -413,16 +448,20 @@ double SendSession::take_loss(uint64_t min_blocks) {
 }
 
 bool SendSession::pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool& blocked) {
-  while (!repairs_.empty()) {
-    auto it = repairs_.begin();
+  for (auto it = repairs_.begin(); it != repairs_.end();) {
     uint32_t idx = it->first;
+    if (auto d = repair_due_.find(idx); d != repair_due_.end() && d->second > now) {
+      ++it;
+      continue;
+    }
     auto& ranges = it->second;
     const auto& e = entries_[idx];
     if (repair_fd_.first != idx) {
       int fd = open_beneath(basefd_, e.path, O_RDONLY);
       if (fd < 0) {
         fail_everywhere(idx, -fd, "can't read (" + errstr(-fd) + ")");
-        repairs_.erase(it);
+        repair_due_.erase(idx);
+        it = repairs_.erase(it);
         continue;
       }
       repair_fd_ = {idx, Fd(fd)};
@@ -430,6 +469,11 @@ bool SendSession::pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool
     uint64_t nb = nblocks(e.size, tun_.block_size);
     while (!ranges.empty()) {
       auto& r = ranges.front();
+      if (!wanted(idx, r.first)) {  // repaired inside a coded repair already
+        ++r.first;
+        if (--r.count == 0) ranges.erase(ranges.begin());
+        continue;
+      }
       uint64_t off = uint64_t(r.first) * tun_.block_size;
       size_t len = size_t(std::min<uint64_t>(tun_.block_size, e.size - off));
       ssize_t n = pread(repair_fd_.second.get(), repair_buf_.data(), len, off_t(off));
@@ -439,18 +483,111 @@ bool SendSession::pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool
         break;
       }
       bool last = r.first + 1 == nb;
-      bool sent = send_block(idx, off, {repair_buf_.data(), len}, last, sent_[idx].hash, now, pacer,
-                             net, blocked);
+      uint64_t coded = last ? 0 : combine(idx, r.first, nb);
+      std::span<const uint8_t> payload{repair_buf_.data(), len};
+      if (coded) payload = coded_buf_;
+      bool sent =
+          send_block(idx, off, payload, last, sent_[idx].hash, now, pacer, net, blocked, coded);
       if (!sent && !blocked) return false;  // budget or pacer: this block next time
+      served(idx, r.first, coded ? coded : 1);
       sent_[idx].repaired_after_poll = poll_seq_;
       ++repair_blocks_;
+      if (coded) ++coded_repairs_;
       ++r.first;
       if (--r.count == 0) ranges.erase(ranges.begin());
       if (blocked) return false;  // sent once the socket takes it
     }
-    repairs_.erase(idx);
+    repair_due_.erase(idx);
+    it = repairs_.erase(it);
+    for (auto& ts : targets_) ts.want.erase(idx);
   }
   return true;
+}
+
+bool SendSession::wanted(uint32_t idx, uint64_t block) const {
+  for (auto& ts : targets_) {
+    if (!ts.alive) continue;
+    auto w = ts.want.find(idx);
+    if (w != ts.want.end() && in_ranges(w->second, block)) return true;
+  }
+  return false;
+}
+
+// Puts together a coded repair around block (already in repair_buf_): for every receiver
+// that wants none of those chosen so far, one block it wants that no receiver served by them
+// wants, within the next 64. Each receiver served then misses exactly one block of the XOR,
+// as far as its NACKs tell. Returns the mask (0: fewer than two blocks, send it plain) and
+// leaves the XOR in coded_buf_.
+uint64_t SendSession::combine(uint32_t idx, uint64_t block, uint64_t nblocks) {
+  uint64_t mask = 1, end = std::min<uint64_t>(block + 64, nblocks - 1);  // never the last
+  std::vector<const std::vector<wire::BlockRange>*> wants;  // of every live receiver asking
+  for (auto& ts : targets_) {
+    auto w = ts.want.find(idx);
+    if (ts.alive && w != ts.want.end()) wants.push_back(&w->second);
+  }
+  std::vector<const std::vector<wire::BlockRange>*> served;  // wants one block of mask
+  auto add = [&](uint64_t c) {
+    mask |= 1ull << (c - block);
+    for (auto* w : wants)
+      if (in_ranges(*w, c)) served.push_back(w);
+  };
+  auto wants_chosen = [&](const std::vector<wire::BlockRange>& w) {
+    for (uint64_t m = mask; m; m &= m - 1)
+      if (in_ranges(w, block + uint64_t(std::countr_zero(m)))) return true;
+    return false;
+  };
+  // A candidate for a receiver: one it wants, and no receiver already served wants.
+  auto pick = [&](const std::vector<wire::BlockRange>& w) -> uint64_t {
+    auto r = std::upper_bound(w.begin(), w.end(), block,
+                              [](uint64_t x, const wire::BlockRange& r) { return x < r.first; });
+    if (r != w.begin()) --r;
+    int tries = 0;
+    for (; r != w.end() && r->first < end; ++r) {
+      uint64_t rend = std::min<uint64_t>(uint64_t(r->first) + r->count, end);
+      for (uint64_t c = std::max<uint64_t>(r->first, block + 1); c < rend; ++c) {
+        if (++tries > 8) return 0;
+        if (std::none_of(served.begin(), served.end(), [&](auto* s) { return in_ranges(*s, c); }))
+          return c;
+      }
+    }
+    return 0;
+  };
+  add(block);
+  for (auto* w : wants) {
+    if (wants_chosen(*w)) continue;
+    if (uint64_t c = pick(*w)) add(c);
+  }
+  if (std::popcount(mask) < 2) return 0;
+  size_t bs = tun_.block_size;
+  coded_buf_.assign(repair_buf_.begin(), repair_buf_.begin() + ptrdiff_t(bs));
+  std::vector<uint8_t> other(bs);
+  for (uint64_t m = mask & (mask - 1); m; m &= m - 1) {
+    uint64_t c = block + uint64_t(std::countr_zero(m));
+    if (pread(repair_fd_.second.get(), other.data(), bs, off_t(c * bs)) != ssize_t(bs)) return 0;
+    for (size_t k = 0; k < bs; ++k) coded_buf_[k] ^= other[k];
+  }
+  return mask;
+}
+
+// After a repair of the blocks in coded (relative to block) went out: every receiver that
+// wanted exactly one of them has it now, as far as we can tell; its next NACK says otherwise.
+void SendSession::served(uint32_t idx, uint64_t block, uint64_t coded) {
+  for (auto& ts : targets_) {
+    auto w = ts.want.find(idx);
+    if (w == ts.want.end()) continue;
+    uint64_t hit = 0;
+    int n = 0;
+    for (uint64_t m = coded; m; m &= m - 1) {
+      uint64_t c = block + uint64_t(std::countr_zero(m));
+      if (in_ranges(w->second, c)) {
+        hit = c;
+        ++n;
+      }
+    }
+    if (n != 1) continue;
+    remove_block(w->second, hit);
+    if (w->second.empty()) ts.want.erase(w);
+  }
 }
 
 bool SendSession::pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, bool& blocked) {
@@ -602,6 +739,7 @@ TimePoint SendSession::deadline(TimePoint now) const {
   if (more_ || !urgent_chunks_.empty()) return now;
   TimePoint t = last_resend_scan_ + resend_interval() / 3;
   if (data_session() && next_chunk_ > 0) t = std::min(t, last_poll_ + tun_.poll_interval);
+  for (auto& [idx, due] : repair_due_) t = std::min(t, due);
   for (auto& ts : targets_)
     if (ts.alive) t = std::min(t, ts.last_heard + tun_.target_timeout + 1ms);
   // the first pass may be waiting on answers: those arrive as packets, which pump again

@@ -48,6 +48,9 @@ struct SessionTuning {
   Duration target_timeout = 10s;  // a silent target is dropped from the push after this
   Duration resend = 300ms;        // manifest chunks without an answer
   Duration poll_interval = 20ms;
+  // How long a file's first repair request waits for the other receivers' requests: together
+  // they make coded repairs, one datagram for a different loss at each.
+  Duration repair_hold = 5ms;
   uint32_t window_files = 4096;  // files sent but not yet final on every target
 };
 
@@ -72,6 +75,7 @@ class SendSession {
   std::string describe() const;
   TimePoint started() const { return started_; }
   uint64_t repair_blocks() const { return repair_blocks_; }
+  uint64_t coded_repairs() const { return coded_repairs_; }
   size_t entries() const { return entries_.size(); }
   std::vector<std::string> target_names() const;
   // Worst receiver's share of blocks lost since the last call (stream gaps it reported), or
@@ -89,6 +93,9 @@ class SendSession {
     uint32_t lowest_open = 0;  // first entry without a final code, pending directories aside
     bool dsync_final = false;
     uint64_t gap_blocks = 0, gap_mark = 0;  // blocks it reported lost as it saw the stream
+    // What it asked for and was not sent since, per file (repairs_ holds the union): what
+    // coded repairs are put together from.
+    std::map<uint32_t, std::vector<wire::BlockRange>> want;
     uint32_t dsync_next_chunk = 0;
   };
   struct Chunk {
@@ -119,9 +126,12 @@ class SendSession {
   bool allow(Pacer& pacer, size_t bytes, TimePoint now);
   bool send_block(uint32_t idx, uint64_t offset, std::span<const uint8_t> bytes, bool last,
                   const wire::Hash128& hash, TimePoint now, Pacer& pacer, Transport& net,
-                  bool& blocked);
+                  bool& blocked, uint64_t coded = 0);
   bool pump_manifest(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
   bool pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
+  bool wanted(uint32_t idx, uint64_t block) const;
+  uint64_t combine(uint32_t idx, uint64_t block, uint64_t nblocks);
+  void served(uint32_t idx, uint64_t block, uint64_t coded);
   bool pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
   void check_timeouts(TimePoint now);
   Duration resend_interval() const;
@@ -151,9 +161,10 @@ class SendSession {
   std::optional<Current> cur_;
   std::unordered_map<uint32_t, FileTx> sent_;
   std::map<uint32_t, std::vector<wire::BlockRange>> repairs_;
+  std::unordered_map<uint32_t, TimePoint> repair_due_;  // file -> when its repairs may start
   std::pair<uint32_t, Fd> repair_fd_{UINT32_MAX, Fd()};
   std::vector<uint8_t> buf_;  // the first pass reads ahead into it
-  std::vector<uint8_t> repair_buf_;
+  std::vector<uint8_t> repair_buf_, coded_buf_;
   size_t buf_len_ = 0;
   uint64_t buf_off_ = 0;
   uint32_t poll_seq_ = 0;
@@ -171,6 +182,7 @@ class SendSession {
   Progress progress_;
   TimePoint started_{};
   uint64_t repair_blocks_ = 0;
+  uint64_t coded_repairs_ = 0;  // of repair_blocks_, those that repaired several receivers
 };
 
 }  // namespace makuo

@@ -276,8 +276,11 @@ void encode(Bytes& out, NodeId node, const Data& m) {
   w.u32(m.sid);
   w.u32(m.idx);
   w.u64(m.offset);
-  w.u8(m.last ? 1 : 0);
-  if (m.last) w.raw(m.hash.data(), 16);
+  w.u8(m.coded ? 2 : m.last ? 1 : 0);
+  if (m.coded)
+    w.u64(m.coded);
+  else if (m.last)
+    w.raw(m.hash.data(), 16);
   w.raw(m.payload.data(), m.payload.size());
 }
 
@@ -417,9 +420,14 @@ Error decode(std::span<const uint8_t> in, Data& m) {
   m.idx = r.u32();
   m.offset = r.u64();
   uint8_t f = r.u8();
-  if (f > 1) return r.ok ? Error::BadValue : Error::Truncated;
+  if (f > 2) return r.ok ? Error::BadValue : Error::Truncated;
   m.last = f == 1;
+  m.coded = 0;
   if (m.last) r.raw(m.hash.data(), 16);
+  if (f == 2) {
+    m.coded = r.u64();
+    if (r.ok && !(m.coded & 1)) return Error::BadValue;
+  }
   if (!r.ok) return Error::Truncated;
   m.payload = r.rest();
   return Error::Ok;

@@ -144,7 +144,11 @@ struct Data {
   uint64_t offset = 0;
   bool last = false;  // last block of the file: carries the whole-file hash
   Hash128 hash{};
+  // coded: a coded repair when not 0: bit i set = block (offset / block size + i) is XORed into the
+  // payload (bit 0 always; full blocks only, never the last). A receiver missing exactly one
+  // of them rebuilds it from those it has: one datagram repairs a different loss at each.
   std::span<const uint8_t> payload;
+  uint64_t coded = 0;
 };
 
 struct Poll {

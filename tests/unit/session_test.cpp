@@ -134,6 +134,29 @@ TEST(Session, SurvivesLossReorderingAndDuplication) {
   for (size_t i = 1; i < 4; ++i) EXPECT_EQ(tree(sim.node(i).base), want) << "node " << i;
 }
 
+TEST(Session, CodedRepairsServeSeveralReceiversAtOnce) {
+  // Each of 8 receivers loses its own 3 %: plain multicast repairs would carry the union
+  // (about 22 % of the blocks); one XOR of blocks that different receivers miss repairs each.
+  SimOptions o;
+  o.loss = 0.03;
+  Sim sim(9, o);
+  write_file(sim.node(0).base / "big", 4 << 20, 5);
+  auto out = push(sim);
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 60s));
+  EXPECT_TRUE(out->ok);
+  auto want = tree(sim.node(0).base);
+  uint64_t rebuilt = 0;
+  for (size_t i = 1; i < 9; ++i) {
+    EXPECT_EQ(tree(sim.node(i).base), want) << "node " << i;
+    rebuilt += sim.node(i).engine->recv_stats().coded_rebuilt;
+  }
+  const Engine& sender = *sim.node(0).engine;
+  uint64_t blocks = (4 << 20) / SessionTuning{}.block_size;
+  EXPECT_GT(sender.coded_repairs(), 0u);
+  EXPECT_GT(rebuilt, sender.coded_repairs()) << "a coded repair serves more than one receiver";
+  EXPECT_LT(sender.repair_blocks(), blocks * 12 / 100) << "well below the union of losses";
+}
+
 TEST(Session, RepairsInterleaveWithAPacedFirstPass) {
   // Paced sending spreads the first pass over many polls, so repairs of earlier blocks are
   // sent while a file is half-way through its first pass.

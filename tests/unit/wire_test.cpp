@@ -131,6 +131,17 @@ TEST(Wire, EveryMessageRoundTrips) {
   EXPECT_LE(b.size(), 1472u);  // fits a 1500-byte MTU with IP and UDP headers
 
   b.clear();
+  encode(b, 1, Data{7, 3, 1372 * 5, false, {}, payload, 0b1001});
+  ASSERT_EQ(decode(body(b), dr), Error::Ok);
+  EXPECT_EQ(dr.coded, 0b1001u);
+  EXPECT_FALSE(dr.last);
+  EXPECT_EQ(dr.payload.size(), 1372u);
+  EXPECT_LE(b.size(), 1472u);
+  b.clear();
+  encode(b, 1, Data{7, 3, 0, false, {}, payload, 0b10});  // the base block must be in it
+  EXPECT_EQ(decode(body(b), dr), Error::BadValue);
+
+  b.clear();
   encode(b, 1, Nack{7, 4, {{3, {{0, 2}, {10, 1}}}}});
   Nack n;
   ASSERT_EQ(decode(body(b), n), Error::Ok);
