@@ -628,7 +628,7 @@ void RecvSession::on_coded(const wire::Data& d, TimePoint now) {
       resolve(d.idx, wire::Code::Failed, uint16_t(err));
       return;
     }
-    for (size_t k = 0; k < block_size_; ++k) coded_buf_[k] ^= block_buf_[k];
+    wire::xor_into(coded_buf_, block_buf_);
   }
   ++stats_.coded_rebuilt;
   on_data(wire::Data{d.sid, d.idx, missing * block_size_, false, {}, coded_buf_}, now);

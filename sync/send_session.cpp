@@ -38,17 +38,22 @@ void merge_range(std::vector<wire::BlockRange>& v, wire::BlockRange r) {
   v.swap(out);
 }
 
-bool in_ranges(const std::vector<wire::BlockRange>& v, uint64_t b) {
+// The last range of a sorted list that starts at or before b (v.end() if none does).
+template <class V>
+auto range_at(V& v, uint64_t b) {
   auto it = std::upper_bound(v.begin(), v.end(), b,
                              [](uint64_t x, const wire::BlockRange& r) { return x < r.first; });
-  return it != v.begin() && b < uint64_t(std::prev(it)->first) + std::prev(it)->count;
+  return it == v.begin() ? v.end() : std::prev(it);
+}
+
+bool in_ranges(const std::vector<wire::BlockRange>& v, uint64_t b) {
+  auto r = range_at(v, b);
+  return r != v.end() && b < uint64_t(r->first) + r->count;
 }
 
 void remove_block(std::vector<wire::BlockRange>& v, uint64_t b) {
-  auto it = std::upper_bound(v.begin(), v.end(), b,
-                             [](uint64_t x, const wire::BlockRange& r) { return x < r.first; });
-  if (it == v.begin()) return;
-  auto r = std::prev(it);
+  auto r = range_at(v, b);
+  if (r == v.end()) return;
   uint64_t end = uint64_t(r->first) + r->count;
   if (b >= end) return;
   if (b == r->first) {
@@ -112,7 +117,7 @@ SendSession::SendSession(uint32_t sid, wire::NodeId self, int basefd, SessionReq
   if (c.count > 0 || chunks_.empty()) chunks_.push_back(c);
   progress_.files_total = entries_.size();
   buf_.resize(size_t(tun_.block_size) * 48);
-  repair_buf_.resize(tun_.block_size);
+  repair_buf_.resize(2 * size_t(tun_.block_size));  // a block, and combine()'s scratch
 }
 
 SendSession::TargetState* SendSession::target(wire::NodeId id) {
@@ -520,12 +525,14 @@ bool SendSession::wanted(uint32_t idx, uint64_t block) const {
 // leaves the XOR in coded_buf_.
 uint64_t SendSession::combine(uint32_t idx, uint64_t block, uint64_t nblocks) {
   uint64_t mask = 1, end = std::min<uint64_t>(block + 64, nblocks - 1);  // never the last
-  std::vector<const std::vector<wire::BlockRange>*> wants;  // of every live receiver asking
+  auto& wants = combine_wants_;  // of every live receiver asking
+  wants.clear();
   for (auto& ts : targets_) {
     auto w = ts.want.find(idx);
     if (ts.alive && w != ts.want.end()) wants.push_back(&w->second);
   }
-  std::vector<const std::vector<wire::BlockRange>*> served;  // wants one block of mask
+  auto& served = combine_served_;  // wants one block of mask
+  served.clear();
   auto add = [&](uint64_t c) {
     mask |= 1ull << (c - block);
     for (auto* w : wants)
@@ -538,9 +545,8 @@ uint64_t SendSession::combine(uint32_t idx, uint64_t block, uint64_t nblocks) {
   };
   // A candidate for a receiver: one it wants, and no receiver already served wants.
   auto pick = [&](const std::vector<wire::BlockRange>& w) -> uint64_t {
-    auto r = std::upper_bound(w.begin(), w.end(), block,
-                              [](uint64_t x, const wire::BlockRange& r) { return x < r.first; });
-    if (r != w.begin()) --r;
+    auto r = range_at(w, block);
+    if (r == w.end()) r = w.begin();
     int tries = 0;
     for (; r != w.end() && r->first < end; ++r) {
       uint64_t rend = std::min<uint64_t>(uint64_t(r->first) + r->count, end);
@@ -560,11 +566,11 @@ uint64_t SendSession::combine(uint32_t idx, uint64_t block, uint64_t nblocks) {
   if (std::popcount(mask) < 2) return 0;
   size_t bs = tun_.block_size;
   coded_buf_.assign(repair_buf_.begin(), repair_buf_.begin() + ptrdiff_t(bs));
-  std::vector<uint8_t> other(bs);
+  uint8_t* other = repair_buf_.data() + bs;  // repair_buf_ holds two blocks
   for (uint64_t m = mask & (mask - 1); m; m &= m - 1) {
     uint64_t c = block + uint64_t(std::countr_zero(m));
-    if (pread(repair_fd_.second.get(), other.data(), bs, off_t(c * bs)) != ssize_t(bs)) return 0;
-    for (size_t k = 0; k < bs; ++k) coded_buf_[k] ^= other[k];
+    if (pread(repair_fd_.second.get(), other, bs, off_t(c * bs)) != ssize_t(bs)) return 0;
+    wire::xor_into(coded_buf_, {other, bs});
   }
   return mask;
 }

@@ -165,6 +165,7 @@ class SendSession {
   std::pair<uint32_t, Fd> repair_fd_{UINT32_MAX, Fd()};
   std::vector<uint8_t> buf_;  // the first pass reads ahead into it
   std::vector<uint8_t> repair_buf_, coded_buf_;
+  std::vector<const std::vector<wire::BlockRange>*> combine_wants_, combine_served_;
   size_t buf_len_ = 0;
   uint64_t buf_off_ = 0;
   uint32_t poll_seq_ = 0;

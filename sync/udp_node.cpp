@@ -208,7 +208,6 @@ bool UdpNode::admit(std::span<const uint8_t> pkt, const Endpoint& from,
 void UdpNode::run_engine() {
   if (!engine_) return;
   TimePoint next = engine_->on_timer(Clock::now());
-  flush();
   if (next != timer_at_ || next <= Clock::now()) {
     timer_at_ = next;
     timer_.expires_at(next);

@@ -151,6 +151,11 @@ struct Data {
   uint64_t coded = 0;
 };
 
+// dst ^= src, byte by byte (coded repairs); src is at least as long as dst.
+inline void xor_into(std::span<uint8_t> dst, std::span<const uint8_t> src) {
+  for (size_t k = 0; k < dst.size(); ++k) dst[k] ^= src[k];
+}
+
 struct Poll {
   uint32_t sid = 0;
   uint32_t seq = 0;
