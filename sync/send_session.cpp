@@ -273,7 +273,9 @@ void SendSession::on_nack(wire::NodeId from, const wire::Nack& m, TimePoint now)
     // asks for may still be in flight: the next poll's answer tells.
     if (it->second.repaired_after_poll >= m.poll_seq) continue;
     uint64_t nb = nblocks(entries_[f.idx].size, tun_.block_size);
-    if (!repairs_.count(f.idx)) repair_due_[f.idx] = now + tun_.repair_hold;
+    // The hold gathers the other receivers' NACKs for one coded repair; a lone receiver has
+    // nobody to share it with.
+    if (!repairs_.count(f.idx) && alive_targets() > 1) repair_due_[f.idx] = now + tun_.repair_hold;
     auto& v = repairs_[f.idx];
     auto& w = ts->want[f.idx];
     for (auto r : f.ranges) {
@@ -354,6 +356,20 @@ void SendSession::fail_everywhere(uint32_t idx, int err, const std::string& why)
       advance_lowest(ts);
     }
   failed_ = true;
+}
+
+bool SendSession::send_poll(TimePoint now, Transport& net, bool& blocked) {
+  wire::Poll p;
+  p.sid = sid_;
+  p.seq = ++poll_seq_;
+  p.sent_upto = cur_ ? cur_->idx : cursor_;
+  p.sent_offset = cur_ ? cur_->offset : 0;
+  p.lowest_open = lowest_open_all();
+  pkt_.clear();
+  wire::encode(pkt_, self_, p);
+  last_poll_ = now;
+  blocks_since_poll_ = false;
+  return send(net, blocked);
 }
 
 bool SendSession::send(Transport& net, bool& blocked) {
@@ -437,6 +453,7 @@ bool SendSession::send_block(uint32_t idx, uint64_t offset, std::span<const uint
   pkt_.clear();
   wire::encode(pkt_, self_, d);
   if (!allow(pacer, pkt_.size(), now)) return false;
+  blocks_since_poll_ = true;
   return send(net, blocked);
 }
 
@@ -507,6 +524,10 @@ bool SendSession::pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool
     for (auto& ts : targets_) ts.want.erase(idx);
   }
   return true;
+}
+
+size_t SendSession::alive_targets() const {
+  return size_t(std::count_if(targets_.begin(), targets_.end(), [](auto& t) { return t.alive; }));
 }
 
 bool SendSession::wanted(uint32_t idx, uint64_t block) const {
@@ -696,22 +717,19 @@ bool SendSession::pump(TimePoint now, Pacer& pacer, Transport& net) {
   bool blocked = false;
   // The poll goes first: a saturated link must not silence it, or every receiver would look
   // dead after --timeout without a single loss to NACK.
-  if (data_session() && next_chunk_ > 0 && now - last_poll_ >= tun_.poll_interval) {
-    wire::Poll p;
-    p.sid = sid_;
-    p.seq = ++poll_seq_;
-    p.sent_upto = cur_ ? cur_->idx : cursor_;
-    p.sent_offset = cur_ ? cur_->offset : 0;
-    p.lowest_open = lowest_open_all();
-    pkt_.clear();
-    wire::encode(pkt_, self_, p);
-    last_poll_ = now;
-    if (!send(net, blocked)) return false;
-  }
+  if (data_session() && next_chunk_ > 0 && now - last_poll_ >= tun_.poll_interval &&
+      !send_poll(now, net, blocked))
+    return false;
   bool ok = pump_manifest(now, pacer, net, blocked);
   if (ok && data_session()) ok = pump_repairs(now, pacer, net, blocked);
   if (ok && data_session()) ok = pump_first_pass(now, pacer, net, blocked);
   if (blocked) return false;
+  // Blocks went out since the last poll and nothing is left to send: ask now. The last losses
+  // of a push (and of each repair round) are then known a round trip after the last block
+  // instead of up to a poll interval later; one poll per burst keeps the answers few.
+  if (ok && !more_ && blocks_since_poll_ && now - last_poll_ >= tun_.idle_poll_gap &&
+      !send_poll(now, net, blocked))
+    return false;
   check_finished(net);
   return true;
 }
@@ -745,6 +763,7 @@ TimePoint SendSession::deadline(TimePoint now) const {
   if (more_ || !urgent_chunks_.empty()) return now;
   TimePoint t = last_resend_scan_ + resend_interval() / 3;
   if (data_session() && next_chunk_ > 0) t = std::min(t, last_poll_ + tun_.poll_interval);
+  if (blocks_since_poll_) t = std::min(t, last_poll_ + tun_.idle_poll_gap);
   for (auto& [idx, due] : repair_due_) t = std::min(t, due);
   for (auto& ts : targets_)
     if (ts.alive) t = std::min(t, ts.last_heard + tun_.target_timeout + 1ms);

@@ -51,6 +51,9 @@ struct SessionTuning {
   // How long a file's first repair request waits for the other receivers' requests: together
   // they make coded repairs, one datagram for a different loss at each.
   Duration repair_hold = 5ms;
+  // An idle sender polls at once after a burst of blocks, but not closer than this to the last
+  // poll.
+  Duration idle_poll_gap = 2ms;
   uint32_t window_files = 4096;  // files sent but not yet final on every target
 };
 
@@ -129,7 +132,9 @@ class SendSession {
                   bool& blocked, uint64_t coded = 0);
   bool pump_manifest(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
   bool pump_repairs(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
+  bool send_poll(TimePoint now, Transport& net, bool& blocked);
   bool wanted(uint32_t idx, uint64_t block) const;
+  size_t alive_targets() const;
   uint64_t combine(uint32_t idx, uint64_t block, uint64_t nblocks);
   void served(uint32_t idx, uint64_t block, uint64_t coded);
   bool pump_first_pass(TimePoint now, Pacer& pacer, Transport& net, bool& blocked);
@@ -170,6 +175,7 @@ class SendSession {
   uint64_t buf_off_ = 0;
   uint32_t poll_seq_ = 0;
   TimePoint last_poll_{};
+  bool blocks_since_poll_ = false;
   std::vector<uint8_t> dry_reported_;
   std::vector<uint8_t> need_counted_;
   wire::Bytes pkt_;

@@ -157,6 +157,25 @@ TEST(Session, CodedRepairsServeSeveralReceiversAtOnce) {
   EXPECT_LT(sender.repair_blocks(), blocks * 12 / 100) << "well below the union of losses";
 }
 
+TEST(Session, TheLastLossesAreAskedForAsSoonAsTheSenderIsIdle) {
+  // Losses at the end of a file (or of a repair round) are found only by a poll. Waiting for
+  // the poll tick (20 ms) made this push take 65 ms of simulated time; an idle sender polls
+  // right after its last block instead.
+  SimOptions o;
+  o.loss = 0.25;
+  o.latency = 100us;
+  Sim sim(2, o);
+  write_file(sim.node(0).base / "f", 256 << 10, 7);
+  TimePoint t0 = sim.now();
+  auto out = push(sim);
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_TRUE(out->ok);
+  EXPECT_EQ(tree(sim.node(1).base), tree(sim.node(0).base));
+  EXPECT_GT(sim.node(0).engine->repair_blocks(), 0u);
+  EXPECT_LT(sim.now() - t0, 2 * SessionTuning{}.poll_interval)
+      << "repair rounds waited for poll ticks";
+}
+
 TEST(Session, RepairsInterleaveWithAPacedFirstPass) {
   // Paced sending spreads the first pass over many polls, so repairs of earlier blocks are
   // sent while a file is half-way through its first pass.
