@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -49,6 +50,9 @@ Mount options:
                    (default: /var/lib/makuo/ + BASEDIR escaped like systemd-escape --path)
   timeout=SECONDS  how long the kernel caches names and attributes (default 1)
   writeback        let the kernel cache writes (faster small writes; no passthrough)
+  xattr            extended attributes through the mount. They are not replicated, so by
+                   default the mount has none (EOPNOTSUPP), which also spares the kernel's
+                   security.capability question on each new file's first write
   nopassthrough    do not let the kernel read and write files directly (kernel 6.9+)
   nouring          do not serve requests on per-CPU io_uring queues (kernel 6.14+,
                    when /sys/module/fuse/parameters/enable_uring is Y)
@@ -68,7 +72,7 @@ struct Args {
   std::string base, mountpoint, state_dir, fsname, subtype = "makuofs";
   std::vector<std::string> fuse_opts;
   double timeout = 1.0;
-  bool writeback = false, foreground = false, debug = false;
+  bool writeback = false, foreground = false, debug = false, xattr = false;
   bool passthrough = true, uring = true;
   unsigned threads = 16;
 };
@@ -116,6 +120,10 @@ void parse_opts(Args& a, const std::string& list) {
       a.writeback = true;
     } else if (o == "no_writeback") {
       a.writeback = false;
+    } else if (o == "xattr") {
+      a.xattr = true;
+    } else if (o == "noxattr") {
+      a.xattr = false;
     } else if (o == "nopassthrough") {
       a.passthrough = false;
     } else if (o == "nouring") {
@@ -189,10 +197,35 @@ int mkdir_p(const std::string& path) {
   return 0;
 }
 
+// Every inode the kernel holds costs us one descriptor: systemd's soft limit of 1024 would fail
+// a tree of a thousand files with EMFILE. Raised as far as the hard limit, and the hard limit as
+// far as the kernel allows when we may.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = rl.rlim_max;
+  std::ifstream nr("/proc/sys/fs/nr_open");
+  unsigned long nr_open = 0;
+  if (nr >> nr_open && nr_open > want) {
+    rlimit up{nr_open, nr_open};
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0) return;
+  }
+  if (rl.rlim_cur < want) {
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (want < 16384)
+    std::fprintf(stderr,
+                 "makuofs: warning: at most %lu open descriptors: the kernel may hold no more "
+                 "inodes than that (raise LimitNOFILE)\n",
+                 static_cast<unsigned long>(want));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a = parse(argc, argv);
+  raise_fd_limit();
   char real[PATH_MAX];
   if (!realpath(a.base.c_str(), real)) {
     std::fprintf(stderr, "makuofs: %s: %s\n", a.base.c_str(), std::strerror(errno));
@@ -236,7 +269,7 @@ int main(int argc, char** argv) {
                  std::strerror(e));
     return 1;
   }
-  makuo::fs::Passthrough fs({base, a.timeout, a.writeback}, root_fd, journal);
+  makuo::fs::Passthrough fs({base, a.timeout, a.writeback, a.xattr}, root_fd, journal);
 
   std::string opts = "default_permissions,fsname=" + a.fsname + ",subtype=" + a.subtype;
   for (auto& o : a.fuse_opts) opts += "," + o;
@@ -245,8 +278,8 @@ int main(int argc, char** argv) {
   std::vector<char*> fa;
   for (auto& s : fargv) fa.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(int(fa.size()), fa.data());
-  fuse_session* se =
-      fuse_session_new(&args, &makuo::fs::Passthrough::ops(), sizeof(fuse_lowlevel_ops), &fs);
+  fuse_session* se = fuse_session_new(&args, &makuo::fs::Passthrough::ops(a.xattr),
+                                      sizeof(fuse_lowlevel_ops), &fs);
   if (!se) {
     std::fprintf(stderr, "makuofs: bad mount options: %s\n", opts.c_str());
     return 1;

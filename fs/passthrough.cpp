@@ -603,7 +603,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 }
 
-fuse_lowlevel_ops make_ops() {
+fuse_lowlevel_ops make_ops(bool xattr) {
   fuse_lowlevel_ops o{};
   o.init = op_init;
   o.lookup = op_lookup;
@@ -631,10 +631,12 @@ fuse_lowlevel_ops make_ops() {
   o.releasedir = op_releasedir;
   o.fsyncdir = op_fsyncdir;
   o.statfs = op_statfs;
-  o.setxattr = op_setxattr;
-  o.getxattr = op_getxattr;
-  o.listxattr = op_listxattr;
-  o.removexattr = op_removexattr;
+  if (xattr) {
+    o.setxattr = op_setxattr;
+    o.getxattr = op_getxattr;
+    o.listxattr = op_listxattr;
+    o.removexattr = op_removexattr;
+  }
   o.create = op_create;
   o.fallocate = op_fallocate;
   o.lseek = op_lseek;
@@ -646,9 +648,9 @@ fuse_lowlevel_ops make_ops() {
 Passthrough::Passthrough(FsConfig cfg, int root_fd, journal::Writer& journal)
     : cfg_(std::move(cfg)), inodes_(root_fd), journal_(journal) {}
 
-const fuse_lowlevel_ops& Passthrough::ops() {
-  static const fuse_lowlevel_ops o = make_ops();
-  return o;
+const fuse_lowlevel_ops& Passthrough::ops(bool xattr) {
+  static const fuse_lowlevel_ops with = make_ops(true), without = make_ops(false);
+  return xattr ? with : without;
 }
 
 // "\x01" when the object has no name under the base any more (unlinked, or moved out).

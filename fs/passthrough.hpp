@@ -17,6 +17,7 @@ struct FsConfig {
   std::string base;        // canonical path of the base directory
   double timeout = 1.0;    // entry and attribute cache, seconds
   bool writeback = false;  // kernel write-back cache
+  bool xattr = false;      // extended attributes passed through
 };
 
 class Passthrough {
@@ -24,7 +25,9 @@ class Passthrough {
   // root_fd: O_PATH descriptor of the base directory, opened before the mount covers it.
   Passthrough(FsConfig cfg, int root_fd, journal::Writer& journal);
 
-  static const fuse_lowlevel_ops& ops();
+  // Without xattrs the handlers are absent: libfuse answers ENOSYS once, and the kernel then
+  // answers EOPNOTSUPP itself, without asking us.
+  static const fuse_lowlevel_ops& ops(bool xattr);
   InodeTable& inodes() { return inodes_; }
   const FsConfig& config() const { return cfg_; }
   uint64_t journal_errors() const { return journal_errors_; }

@@ -12,7 +12,7 @@ repo=$(cd "$here/../.." && pwd)
 plain=$MK_WORK/plain
 mkdir -p "$plain"
 chmod 755 "$MK_WORK" "$plain"
-node_mount 1 allow_other || exit 1
+node_mount 1 allow_other,xattr || exit 1
 mnt=$(node_mnt 1)
 chmod 755 "$MK_WORK/nodes" "$MK_WORK/nodes/1" "$mnt"
 t_name "what the kernel agreed to"
@@ -102,4 +102,34 @@ unshare -m --propagation private bash -c "
   echo via-mount > '$mnt/m.txt' && grep -q fuse.makuofs /proc/self/mounts && umount '$mnt'
 " >"$MK_WORK/out" 2>&1 && [ "$(cat "$b/m.txt")" = via-mount ] && ok "mount -t fuse.makuofs works" || { fail "mount -t"; cat "$MK_WORK/out" >&2; }
 pkill -f "^makuofs $b $mnt" 2>/dev/null || true
+
+t_name "a low soft descriptor limit (systemd's 1024) does not cap the tree"
+# One descriptor per inode the kernel holds: started with a soft limit of 256, makuofs must
+# raise it, or a file held in the kernel's cache fails with EMFILE.
+(ulimit -Sn 256 && node_mount 2) || exit 1
+m2=$(node_mnt 2)
+python3 - "$m2" >"$MK_WORK/out" 2>&1 <<'PY' && ok "2000 files created and held" || { fail "$(tail -1 "$MK_WORK/out")"; }
+import os, sys
+for i in range(2000):
+    p = os.path.join(sys.argv[1], "f%04d" % i)
+    with open(p, "w") as f:
+        f.write("x")
+    os.stat(p)
+PY
+[ "$(find "$(node_base 2)" -type f | wc -l)" = 2000 ] && ok "2000 in the base" || fail "$(find "$(node_base 2)" -type f | wc -l) files in the base"
+
+t_name "without -o xattr: no extended attributes, a clear error, nothing set on the base"
+python3 - "$m2/f0000" >"$MK_WORK/out" 2>&1 <<'PY' && ok "setxattr and getxattr: EOPNOTSUPP" || fail "$(tail -1 "$MK_WORK/out")"
+import errno, os, sys
+for call in (lambda: os.setxattr(sys.argv[1], "user.k", b"v"), lambda: os.getxattr(sys.argv[1], "user.k")):
+    try:
+        call()
+        sys.exit("xattr call succeeded")
+    except OSError as e:
+        if e.errno != errno.EOPNOTSUPP:
+            sys.exit("errno %d" % e.errno)
+PY
+python3 -c 'import os,sys; sys.exit(1 if os.listxattr(sys.argv[1]) else 0)' "$(node_base 2)/f0000" \
+  && ok "base file has no xattr" || fail "an xattr reached the base"
+node_umount 2
 t_finish
