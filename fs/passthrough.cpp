@@ -229,8 +229,10 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
     fuse_reply_err(req, errno);
     return;
   }
-  if (fi && valid == FUSE_SET_ATTR_SIZE) {
-    i.dirty = true;  // ftruncate of an open file: recorded when it is closed, like its writes
+  if (fi && (valid == FUSE_SET_ATTR_SIZE || i.dirty)) {
+    // ftruncate, or any change through a descriptor of a file being written (tar's futimens,
+    // fchown and fchmod before close): recorded when it is closed, like its writes.
+    i.dirty = true;
   } else {
     if (valid & FUSE_SET_ATTR_SIZE) i.dirty = false;
     fs.record_path(Op::Setattr, fs.rel_path(i));
@@ -299,8 +301,12 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     i.dirty = true;
     kill_setid(fd, req);
   }
-  // Closing a file only read needs no word from us: spare the kernel the FLUSH round trip.
-  fi->noflush = !writing;
+  // No FLUSH round trip on close: a write is recorded at RELEASE, when the last descriptor
+  // closes (as inotify's IN_CLOSE_WRITE). That comes after close(2) returned, so the open is
+  // recorded now: if this mount dies before the release, the daemon still knows, and it holds
+  // the file back while our lock says it is open for writing.
+  fi->noflush = true;
+  if (writing && S_ISREG(st.st_mode)) fs.record_path(Op::Write, fs.rel_path(i));
   if (S_ISREG(st.st_mode))
     fs.set_handle(req, fi, fd, i, writing);
   else
@@ -329,6 +335,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     return;
   }
   fs.record(Op::Create, p, name);
+  fi->noflush = true;  // recorded at release, see op_open
   Inode& created = fs.inodes().get(e.ino);
   bool regular = S_ISREG(e.attr.st_mode);
   if (regular)

@@ -20,6 +20,8 @@ constexpr Duration kEchoMemory = 10s;
 constexpr size_t kEchoMax = 200000;
 constexpr size_t kMaxQueued = 100000;       // read no further until a push took these
 constexpr uint64_t kTieHashMax = 64 << 20;  // files up to this size carry their hash
+// A file kept open for writing longer than this goes as it is, and again once closed.
+constexpr Duration kHoldMax = 30s;
 
 }  // namespace
 
@@ -125,7 +127,7 @@ bool AutoPush::is_echo(const wire::Entry& e) {
   return same;
 }
 
-std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
+std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, TimePoint now) {
   std::vector<wire::Entry> renamed, present, absent;
   std::set<std::string> seen;
   int64_t now_ns = realtime_ns();
@@ -137,6 +139,7 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
     struct stat st;
     int err = lstat_beneath(cfg_.basefd, c.path, st);
     if (err == ENOENT || err == ENOTDIR) {
+      held_.erase(c.path);
       wire::Entry e;
       e.kind = wire::Kind::Absent;
       e.path = c.path;
@@ -174,6 +177,20 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
       e.link = std::move(target);
     }
     if (!forced && is_echo(e)) continue;  // our receiver put it there, and what is below it
+    if (S_ISREG(st.st_mode) && !forced && c.from.empty()) {
+      // Still open for writing through the mount: what it holds now is half of a write. It
+      // goes when the writer closes it (makuofs records that), or when the lock vanishes with
+      // a mount that died: the open itself was recorded, so no write is ever left unsent.
+      if (open_for_writing(cfg_.basefd, c.path)) {
+        auto [h, fresh] = held_.try_emplace(c.path, now);
+        if (now - h->second < kHoldMax) {
+          if (fresh) ++stats_.held;
+          hold_.push_back(c.path);
+          continue;
+        }
+      }
+      held_.erase(c.path);
+    }
     if (renamed_here && cfg_.index) cfg_.index->rename_tree(c.from, c.path);
     if (cfg_.index) cfg_.index->note_local(e, cfg_.self);
     if (S_ISREG(st.st_mode) && !e.hash && uint64_t(st.st_size) <= kTieHashMax) {
@@ -222,7 +239,17 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes) {
 void AutoPush::push(TimePoint now) {
   std::vector<Change> changes = queue_.take();
   inflight_pos_ = read_pos_;
-  std::vector<wire::Entry> entries = build(changes);
+  std::vector<wire::Entry> entries = build(changes, now);
+  // Looked at again after a quiet period. In memory only: if this daemon dies meanwhile, the
+  // rescan at start finds the file differing from the index.
+  for (auto& p : hold_) {
+    journal::Record r;
+    r.op = journal::Op::Write;
+    r.time_ns = realtime_ns();
+    r.path = std::move(p);
+    queue_.add(r, now);
+  }
+  hold_.clear();
   SessionRequest req;
   for (auto& m : eng_.members().sorted()) req.targets.push_back({m.id, m.name, m.ep});
   if (entries.empty() || req.targets.empty()) {
@@ -312,7 +339,8 @@ std::vector<std::string> AutoPush::status_lines() const {
               (sid_ ? ", pushing " + std::to_string(inflight_entries_) : std::string()));
   v.push_back("propagate : " + std::to_string(stats_.records) + " records, " +
               std::to_string(stats_.pushes) + " pushes, " + std::to_string(stats_.entries) +
-              " paths, " + std::to_string(stats_.echoes) + " echoes skipped");
+              " paths, " + std::to_string(stats_.echoes) + " echoes skipped, " +
+              std::to_string(held_.size()) + " held open for writing");
   return v;
 }
 

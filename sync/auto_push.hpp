@@ -40,6 +40,7 @@ struct AutoPushConfig {
 
 struct AutoPushStats {
   uint64_t records = 0, pushes = 0, entries = 0, echoes = 0, failed_pushes = 0;
+  uint64_t held = 0;  // times a file was held back because it was still open for writing
 };
 
 class AutoPush {
@@ -70,7 +71,7 @@ class AutoPush {
   };
   void push(TimePoint now);
   void note_deletion(const journal::Record& r);
-  std::vector<wire::Entry> build(const std::vector<Change>& changes);
+  std::vector<wire::Entry> build(const std::vector<Change>& changes, TimePoint now);
   bool is_echo(const wire::Entry& e);
 
   AutoPushConfig cfg_;
@@ -87,6 +88,9 @@ class AutoPush {
   std::unordered_map<std::string, Seen> echo_;
   std::deque<std::pair<TimePoint, std::string>> echo_order_;
   std::set<std::string> forced_;  // pending paths that are pushed even if they look like echoes
+  // Files held back while open for writing through the mount, and since when.
+  std::unordered_map<std::string, TimePoint> held_;
+  std::vector<std::string> hold_;  // held by the build under way
   AutoPushStats stats_;
 };
 

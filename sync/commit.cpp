@@ -28,17 +28,6 @@ void Committer::add(PendingCommit c, TimePoint now) {
   batch_.push_back(std::move(c));
 }
 
-// makuofs holds a shared flock on a file while it is open for writing through the mount: that
-// write is newer than anything arriving now, and replacing the file would lose it.
-static bool being_written(int dirfd, const std::string& leaf) {
-  int fd = openat(dirfd, leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool locked = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  if (!locked) flock(fd, LOCK_UN);
-  close(fd);
-  return locked;
-}
-
 void Committer::run(std::vector<PendingCommit>& batch) {
   // One flush makes every temporary of the batch durable before any of them is exposed.
   int sync_err = syncfs(basefd_) == 0 ? 0 : errno;
@@ -50,7 +39,7 @@ void Committer::run(std::vector<PendingCommit>& batch) {
         !S_ISDIR(st.st_mode)) {
       if (mtime_ns(st) > c.unless_newer_than)
         err = kNewerHere;
-      else if (S_ISREG(st.st_mode) && being_written(c.dir.get(), c.leaf))
+      else if (S_ISREG(st.st_mode) && open_for_writing(c.dir.get(), c.leaf))
         err = kBeingWritten;
     }
     struct stat dst;

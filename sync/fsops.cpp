@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <linux/openat2.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -66,6 +67,15 @@ int ensure_dir(int basefd, std::string_view rel, bool replace_symlink) {
     start = end + 1;
   }
   return cur.release();
+}
+
+bool open_for_writing(int dirfd, std::string_view rel) {
+  int fd = open_beneath(dirfd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return false;
+  Fd f(fd);
+  bool locked = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  if (!locked) flock(fd, LOCK_UN);
+  return locked;
 }
 
 int lstat_beneath(int basefd, std::string_view rel, struct stat& st) {

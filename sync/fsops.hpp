@@ -47,6 +47,10 @@ int open_beneath(int basefd, std::string_view rel, int flags, mode_t mode = 0);
 // symlink at rel itself is replaced. Returns fd or -errno.
 int ensure_dir(int basefd, std::string_view rel, bool replace_symlink = false);
 
+// Whether rel (beneath dirfd) is open for writing through makuofs, which holds a shared flock
+// on it meanwhile (probed with a non-blocking exclusive one).
+bool open_for_writing(int dirfd, std::string_view rel);
+
 // lstat of rel beneath base. Returns 0 or errno.
 int lstat_beneath(int basefd, std::string_view rel, struct stat& st);
 

@@ -362,6 +362,8 @@ int main(int argc, char** argv) {
             double(a.entries));
       r.add("makuo_propagate_echoes_total", "Changes skipped as our own receiver's writes",
             double(a.echoes));
+      r.add("makuo_propagate_held_total",
+            "Files held back from a push while open for writing through the mount", double(a.held));
     }
     if (watcher) {
       auto& w = watcher->stats();

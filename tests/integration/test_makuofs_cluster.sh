@@ -71,6 +71,47 @@ node_start 1 || exit 1
 wait_members 3 || fail "membership"
 wait_for 20 converged 3 && ok "50 files, a rename and a delete arrived after restart" || { fail "not converged"; same_tree "$b1" "$b2"; }
 
+t_name "a file open for writing is held back until closed, then sent whole, also if the mount dies"
+held() { node_msync 1 --status | grep -Eq " [1-9][0-9]* held open for writing"; }
+writer() {  # writer PATH &: 1 MB, then once $MK_WORK/go exists another 1 MB, then close; $! is python
+  exec python3 - "$1" "$MK_WORK/go" "$MK_WORK/wrote" <<'PY'
+import os, sys, time
+path, go, wrote = sys.argv[1:4]
+f = open(path, "wb", buffering=0)
+f.write(b"a" * 1000000)
+open(wrote, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.02)
+os.remove(go)
+f.write(b"b" * 1000000)
+os.remove(wrote)
+while not os.path.exists(go):  # a second go closes the file
+    time.sleep(0.02)
+os.remove(go)
+f.close()
+PY
+}
+rm -f "$MK_WORK/go" "$MK_WORK/wrote"
+writer "$m1/held.bin" &
+wpid=$!
+wait_for 10 test -e "$MK_WORK/wrote" && wait_for 10 held && ok "held while open" || fail "not held: $(node_msync 1 --status | grep propagate)"
+touch "$MK_WORK/go"; wait_for 10 test ! -e "$MK_WORK/wrote"
+[ ! -e "$b2/held.bin" ] && [ ! -e "$b3/held.bin" ] && ok "nothing sent of the half-written file" || fail "sent while open for writing"
+touch "$MK_WORK/go"; wait "$wpid"
+wait_for 15 converged 3 && [ "$(stat -c %s "$b2/held.bin")" = 2000000 ] && ok "sent whole once closed" \
+  || { fail "not converged"; same_tree "$b1" "$b2"; }
+writer "$m1/held-crash.bin" &
+wpid=$!
+wait_for 10 test -e "$MK_WORK/wrote" && wait_for 10 held || fail "not held"
+touch "$MK_WORK/go" && wait_for 10 test ! -e "$MK_WORK/wrote"  # the second MB, after the hold
+node_fs_kill 1  # the file is still open: no release will ever be recorded
+wait_for 15 cmp -s "$b1/held-crash.bin" "$b2/held-crash.bin" && [ "$(stat -c %s "$b2/held-crash.bin")" = 2000000 ] \
+  && ok "sent when the dead mount's lock went" || fail "the write of a file open when the mount died was lost"
+kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+rm -f "$MK_WORK/go" "$MK_WORK/wrote"
+node_umount 1
+node_mount 1 || exit 1
+
 t_name "makuofs killed with SIGKILL mid-burst: every change it recorded arrives"
 python3 - "$m1" "$MK_WORK/closed" <<'PY' &
 import os, sys
