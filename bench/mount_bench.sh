@@ -2,8 +2,10 @@
 # makuofs against the plain base directory on the same file system: the same workloads, median
 # of RUNS (3), one table. Usage (root): bench/mount_bench.sh [--quick] [--runs N]
 #   seq-write   1 GiB, bs=1M, fsync included        cold-read  the same file, caches dropped
-#   rand-write  fio 4k random writes, buffered      create     10,000 x 4 KiB files
-#   delete      rm -rf of those                     untar      /usr/share/doc    rm-untar  rm -rf
+#   rand-write  fio 4k random writes, buffered      create     10,000 x 4 KiB files: open(2),
+#   write(2), close(2) each, as tar and cp do       create-py  the same with Python's open(), which
+#   also asks isatty() (an ioctl the mount must answer) delete rm -rf of those
+#   untar       /usr/share/doc                      rm-untar   rm -rf
 # Variants: plain, mount (makuofs defaults: passthrough where the kernel has it, /dev/fuse),
 # mount-uring (the same with FUSE over io_uring: the fuse module's enable_uring is switched on
 # for that variant only and restored after; skipped when the kernel has no such switch),
@@ -86,11 +88,25 @@ d, n = sys.argv[1], int(sys.argv[2])
 os.mkdir(d)
 block = b"x" * 4096
 for i in range(n):
-    with open(os.path.join(d, "f%05d" % i), "wb") as f:
-        f.write(block)
+    fd = os.open(os.path.join(d, "f%05d" % i), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, block)
+    os.close(fd)
 PY
   R[create,$v]+="$(elapsed "$t") "
   t=$(now); rm -rf "$d/many"; R[delete,$v]+="$(elapsed "$t") "
+  sync
+  t=$(now)
+  python3 - "$d/many" "$files" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+os.mkdir(d)
+block = b"x" * 4096
+for i in range(n):
+    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+        f.write(block)
+PY
+  R[create-py,$v]+="$(elapsed "$t") "
+  rm -rf "$d/many"
   sync
   t=$(now); mkdir "$d/doc" && tar -C "$d/doc" -xf "$W/doc.tar"; R[untar,$v]+="$(elapsed "$t") "
   t=$(now); rm -rf "$d/doc"; R[rm-untar,$v]+="$(elapsed "$t") "
@@ -117,7 +133,7 @@ echo "seq ${size_mb} MiB; ${files} files; untar of /usr/share/doc = ${docfiles} 
 ratio() { [ -n "$1" ] && awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}' || echo -; }
 printf '%-16s %10s %10s %11s %10s %9s %9s %9s\n' workload plain mount mount-uring mount-wb \
   "mount/pl" "uring/pl" "wb/pl"
-for w in seq-write cold-read rand-write-iops create delete untar rm-untar; do
+for w in seq-write cold-read rand-write-iops create create-py delete untar rm-untar; do
   p=$(echo "${R[$w,plain]}" | median); m=$(echo "${R[$w,mount]}" | median)
   u=$(echo "${R[$w,mount-uring]:-}" | median); b=$(echo "${R[$w,mount-wb]}" | median)
   printf '%-16s %10s %10s %11s %10s %9s %9s %9s\n' "$w" "$p" "$m" "${u:--}" "$b" \
