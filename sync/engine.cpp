@@ -12,6 +12,8 @@ namespace {
 // rate is judged on first-pass blocks only, so a receiver on a slow link would get every
 // repair round at full speed too.
 constexpr uint64_t kStartRate = 125'000'000;
+// A paced sender wakes up for about one GSO send's worth (DatagramBatch::kMaxBytes).
+constexpr size_t kSendBatchBytes = 65507;
 }  // namespace
 
 Engine::Engine(EngineConfig cfg, Transport& net, wire::NodeId id)
@@ -258,7 +260,7 @@ TimePoint Engine::on_timer(TimePoint now) {
       continue;
     }
     TimePoint d = s.deadline(now);
-    if (d <= now) d = std::max(pacer_.next_send(now), now + 100us);
+    if (d <= now) d = std::max(pacer_.next_send(now, kSendBatchBytes), now + 100us);
     next = std::min(next, d);
     ++it;
   }

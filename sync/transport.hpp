@@ -54,10 +54,14 @@ class Pacer {
     return true;
   }
   uint64_t total() const { return total_; }  // bytes allowed so far
-  TimePoint next_send(TimePoint now) const {
+  // When a sender held back by the rate should wake up: once a batch's worth of bytes is
+  // allowed (at most a millisecond of the rate), not as soon as one datagram is. Waking per
+  // datagram cost a wakeup and a send call for every one or two of them.
+  TimePoint next_send(TimePoint now, size_t batch_bytes) const {
     if (rate_ == 0 || tokens_ >= 0) return now;
+    double batch = std::min(double(batch_bytes), double(rate_) / 1000);
     return now + std::chrono::duration_cast<Duration>(
-                     std::chrono::duration<double>(-tokens_ / double(rate_)));
+                     std::chrono::duration<double>((batch - tokens_) / double(rate_)));
   }
 
  private:
