@@ -127,6 +127,14 @@ void Watcher::moved_dir(const std::string& from, const std::string& to) {
     path_wd_[p] = wd;
     wd_path_[wd] = p;
   }
+  // Files being written below it are written under their new names now.
+  std::vector<std::string> open;
+  for (auto it = modified_.lower_bound(from + "/");
+       it != modified_.end() && below_or_at(*it, from);) {
+    open.push_back(to + it->substr(from.size()));
+    it = modified_.erase(it);
+  }
+  modified_.insert(open.begin(), open.end());
 }
 
 void Watcher::rescan_all(const char* why) {
@@ -192,7 +200,10 @@ void Watcher::on_readable(TimePoint) {
         auto m =
             std::find_if(from.begin(), from.end(), [&](auto& f) { return f.cookie == ev->cookie; });
         if (m != from.end()) {
-          if (is_dir) moved_dir(m->path, path);
+          if (is_dir)
+            moved_dir(m->path, path);
+          else if (modified_.erase(m->path))
+            modified_.insert(path);
           record(journal::Op::Rename, m->path, path);
           from.erase(m);
         } else {
@@ -214,9 +225,12 @@ void Watcher::on_readable(TimePoint) {
       } else if (ev->mask & IN_CLOSE_WRITE) {
         modified_.erase(path);
         record(journal::Op::Write, path);
-      } else if (ev->mask & IN_MODIFY) {
+      } else if ((ev->mask & IN_MODIFY) && !is_dir) {
         modified_.insert(path);
-      } else if (ev->mask & IN_ATTRIB) {
+      } else if (ev->mask & (IN_ATTRIB | IN_MODIFY)) {
+        // A directory's IN_MODIFY is a time change that set its mtime alone (utimensat with
+        // UTIME_OMIT for atime): metadata, to be judged now like any other, not a second later
+        // under names a rename may have moved meanwhile.
         record(journal::Op::Setattr, path);
       }
     }
