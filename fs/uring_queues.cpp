@@ -6,6 +6,8 @@
 #include <linux/fuse.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -232,7 +234,14 @@ struct UringQueues::Queue final : ReplySink {
     size_t live = depth;
     bool stop = false;
     while (!stop && live > 0) {
-      if (io_uring_submit_and_wait(&ring, 1) < 0 && errno != EINTR) break;
+      // liburing returns -errno. A signal (a debugger attaching, too) is no reason to stop.
+      if (int r = io_uring_submit_and_wait(&ring, 1); r < 0 && r != -EINTR) {
+        // Requests made on this CPU would wait forever: stop the mount as a signal would, so
+        // that they fail instead.
+        spdlog::error("io_uring queue {}: {}: unmounting", qid, std::strerror(-r));
+        kill(getpid(), SIGTERM);
+        break;
+      }
       unsigned head, n = 0;
       io_uring_for_each_cqe(&ring, head, cqe) {
         ++n;
