@@ -24,6 +24,9 @@ namespace {
 
 using journal::Op;
 
+// The kernel sets it on every open of a 64-bit caller; glibc's O_LARGEFILE is 0 there.
+constexpr int kKernelLargefile = 0100000;
+
 struct ProcPath {
   char s[32];
   explicit ProcPath(int fd) { std::snprintf(s, sizeof s, "/proc/self/fd/%d", fd); }
@@ -193,19 +196,19 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
   Passthrough& fs = self(req);
   Inode& i = node(req, ino);
-  ProcPath pp(i.fd);
   int res = 0;
   if (valid & FUSE_SET_ATTR_MODE)
-    res = fi ? fchmod(file_fd(fi), attr->st_mode) : fchmodat(AT_FDCWD, pp.s, attr->st_mode, 0);
+    res = fi ? fchmod(file_fd(fi), attr->st_mode)
+             : fchmodat(AT_FDCWD, ProcPath(i.fd).s, attr->st_mode, 0);
   if (res == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
     uid_t u = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : uid_t(-1);
     gid_t g = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : gid_t(-1);
     res = fchownat(i.fd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
   }
   if (res == 0 && (valid & FUSE_SET_ATTR_SIZE)) {
-    res = fi ? ftruncate(file_fd(fi), attr->st_size) : truncate(pp.s, attr->st_size);
+    res = fi ? ftruncate(file_fd(fi), attr->st_size) : truncate(ProcPath(i.fd).s, attr->st_size);
     if (res == 0 && (valid & FUSE_SET_ATTR_KILL_SUID)) {
-      int fd = fi ? file_fd(fi) : open(pp.s, O_RDONLY | O_CLOEXEC);
+      int fd = fi ? file_fd(fi) : open(ProcPath(i.fd).s, O_RDONLY | O_CLOEXEC);
       if (fd >= 0) {
         kill_setid(fd, req);
         if (!fi) close(fd);
@@ -229,12 +232,13 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
     fuse_reply_err(req, errno);
     return;
   }
-  if (fi && (valid == FUSE_SET_ATTR_SIZE || i.dirty)) {
-    // ftruncate, or any change through a descriptor of a file being written (tar's futimens,
-    // fchown and fchmod before close): recorded when it is closed, like its writes.
-    i.dirty = true;
-  } else {
-    if (valid & FUSE_SET_ATTR_SIZE) i.dirty = false;
+  if (fi && valid == FUSE_SET_ATTR_SIZE) {
+    i.dirty = true;  // ftruncate: recorded when the file is closed, like its writes
+  } else if (!i.dirty) {
+    // A file being written (tar's fchown, fchmod and futimens come before its close, and the
+    // kernel sends them without the descriptor) has its record still to come, at release: that
+    // one names the path as well, after this change. A release that took the mark before this
+    // test left it to us.
     fs.record_path(Op::Setattr, fs.rel_path(i));
   }
   struct stat st;
@@ -321,7 +325,13 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
   Passthrough& fs = self(req);
   Inode& p = node(req, parent);
-  int fd = openat(p.fd, name, open_flags(fs, fi->flags) | O_CREAT, mode);
+  int flags = open_flags(fs, fi->flags);
+  // A new file's own descriptor can be its passthrough backing file when it is open read-write
+  // with no flag a later open of the inode might not share: no second open of it by /proc.
+  bool as_backing = passthrough_active() && (flags & O_ACCMODE) != O_RDONLY &&
+                    (flags & ~(O_ACCMODE | O_TRUNC | O_CLOEXEC | kKernelLargefile)) == 0;
+  if (as_backing) flags = (flags & ~O_ACCMODE) | O_RDWR;
+  int fd = openat(p.fd, name, flags | O_CREAT, mode);
   if (fd < 0) {
     fuse_reply_err(req, errno);
     return;
@@ -339,7 +349,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Inode& created = fs.inodes().get(e.ino);
   bool regular = S_ISREG(e.attr.st_mode);
   if (regular)
-    fs.set_handle(req, fi, fd, created, (fi->flags & O_ACCMODE) != O_RDONLY);
+    fs.set_handle(req, fi, fd, created, (fi->flags & O_ACCMODE) != O_RDONLY, &e.attr, as_backing);
   else
     fi->fh = uint64_t(uint32_t(fd));
   if (fuse_reply_create(req, &e, fi) != 0) {
@@ -731,7 +741,8 @@ void Passthrough::set_owner(int dirfd, const char* name, int fd, fuse_req_t req,
   }
 }
 
-void Passthrough::set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing) {
+void Passthrough::set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing,
+                             const struct stat* known, bool fd_as_backing) {
   fi->fh = uint64_t(uint32_t(fd));
   if (!passthrough_active()) return;
   std::lock_guard lk(backing_mu_);
@@ -739,17 +750,18 @@ void Passthrough::set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& 
     // A set-ID file written by a user must lose its set-ID bits (see kill_setid): such writes
     // have to come through us.
     struct stat st;
-    bool setid = fstat(fd, &st) == 0 &&
+    if (known) st = *known;
+    bool setid = (known || fstat(fd, &st) == 0) &&
                  ((st.st_mode & S_ISUID) || ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)));
     if (!(setid && fuse_req_ctx(req)->uid != 0)) {
       // Readable and writable, so that any later open of the inode can share it; a running
       // program (ETXTBSY) or a read-only file system leave it read-only, as they would
       // leave every open.
       ProcPath pp(i.fd);
-      int bfd = open(pp.s, O_RDWR | O_CLOEXEC);
+      int bfd = fd_as_backing ? fd : open(pp.s, O_RDWR | O_CLOEXEC);
       if (bfd < 0) bfd = open(pp.s, O_RDONLY | O_CLOEXEC);
       int32_t id = bfd < 0 ? -errno : backing_open(bfd);
-      if (bfd >= 0) close(bfd);  // the kernel holds the backing file now
+      if (bfd >= 0 && bfd != fd) close(bfd);  // the kernel holds the backing file now
       if (id > 0) {
         i.backing = id;
       } else if (!backing_refused_.exchange(true)) {

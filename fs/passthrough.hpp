@@ -40,8 +40,11 @@ class Passthrough {
   void set_owner(int dirfd, const char* name, int fd, fuse_req_t req, mode_t mode);
   int entry_for(int dirfd, const char* name, fuse_entry_param& e);
   // fi->fh for a new open of regular file i through fd: with the inode's passthrough backing id
-  // when it can have one (the reply then hands it to the kernel), else without.
-  void set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing);
+  // when it can have one (the reply then hands it to the kernel), else without. known: the
+  // file's attributes, if the caller has them; fd_as_backing: fd is open read-write with no
+  // other flag, and may be the backing file itself.
+  void set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing,
+                  const struct stat* known = nullptr, bool fd_as_backing = false);
   // An open made by set_handle was released.
   void release_handle(const fuse_file_info* fi, Inode& i);
 

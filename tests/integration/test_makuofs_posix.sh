@@ -24,6 +24,23 @@ if [ "${MK_FUSE_EXPECT:-}" = uring ]; then
     && ok "requests served on io_uring queues" || fail "no io_uring queues"
 fi
 
+t_name "stopped and continued (as when a debugger attaches), the mount still answers"
+# A stop interrupts the threads' waits; each must take up its work again, or requests made on
+# its CPU hang.
+kill -STOP "$(node_fs_pid 1)" && sleep 0.2 && kill -CONT "$(node_fs_pid 1)"
+# A request that reached a dead queue waits even through SIGKILL: probe in the background (the
+# exit trap's unmount ends it if it hangs).
+for cpu in $(seq 0 $(($(nproc) - 1))); do
+  taskset -c "$cpu" sh -c "echo $cpu >'$mnt/cpu$cpu' && cat '$mnt/cpu$cpu'" >/dev/null || exit 1
+done &
+probe=$!
+if ! wait_for 10 sh -c "! kill -0 $probe"; then
+  fail "a request hangs"
+  exit 1
+fi
+wait "$probe" && ok "answers on each of $(nproc) CPUs" || fail "probe failed"
+rm -f "$mnt"/cpu*
+
 t_name "the same operations give the same results, errno and trees"
 python3 "$here/posix_ops.py" "$plain" >"$MK_WORK/plain.out" 2>&1
 python3 "$here/posix_ops.py" "$mnt" >"$MK_WORK/mnt.out" 2>&1
@@ -70,6 +87,29 @@ segs=$(ls "$MK_WORK/nodes/1/state/journal/"*.mkj 2>/dev/null | wc -l)
 bytes=$(cat "$MK_WORK/nodes/1/state/journal/"*.mkj 2>/dev/null | wc -c)
 [ "$segs" -ge 1 ] && [ "$bytes" -gt 100000 ] && ok "$segs segment(s), $bytes bytes" || fail "journal: $segs segments, $bytes bytes"
 [ -z "$(ls "$plain"/.fuse_hidden* "$mnt"/.fuse_hidden* 2>/dev/null)" ] && ok "no .fuse_hidden files" || fail ".fuse_hidden litter"
+
+t_name "a file's attributes set while it is being written are recorded with its close"
+# tar sets owner, mode and times through the descriptor before close; the kernel sends them
+# without it. One record at close covers them; a change to a closed file has its own.
+jops() { python3 "$here/journal_ops.py" "$MK_WORK/nodes/1/state/journal" | grep " attrs.bin$"; }
+python3 - "$mnt/attrs.bin" <<'PY' || fail "fchmod/fchown/futimens through the mount"
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, b"x" * 10)
+os.fchmod(fd, 0o640)
+os.fchown(fd, 65534, 65534)
+os.utime(fd, (1, 1))
+os.close(fd)
+PY
+wait_for 10 sh -c "$(declare -f jops); here='$here' MK_WORK='$MK_WORK' jops | grep -q '^write'" \
+  || fail "no write record at close"
+[ "$(jops | tr '\n' ' ')" = "create attrs.bin write attrs.bin " ] && ok "create, then one write record" \
+  || fail "records: $(jops | tr '\n' ' ')"
+chmod 0644 "$mnt/attrs.bin"
+[ "$(jops | tail -1)" = "setattr attrs.bin" ] && ok "chmod of the closed file: a setattr record" \
+  || fail "records: $(jops | tr '\n' ' ')"
+[ "$(stat -c '%a %u %Y' "$(node_base 1)/attrs.bin")" = "644 65534 1" ] && ok "attributes in the base" \
+  || fail "base: $(stat -c '%a %u %Y' "$(node_base 1)/attrs.bin")"
 
 t_name "life cycle: parent exits 0 only once mounted, errors exit 1, SIGTERM unmounts"
 node_umount 1
