@@ -24,9 +24,6 @@ namespace {
 
 using journal::Op;
 
-// The kernel sets it on every open of a 64-bit caller; glibc's O_LARGEFILE is 0 there.
-constexpr int kKernelLargefile = 0100000;
-
 struct ProcPath {
   char s[32];
   explicit ProcPath(int fd) { std::snprintf(s, sizeof s, "/proc/self/fd/%d", fd); }
@@ -325,13 +322,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
   Passthrough& fs = self(req);
   Inode& p = node(req, parent);
-  int flags = open_flags(fs, fi->flags);
-  // A new file's own descriptor can be its passthrough backing file when it is open read-write
-  // with no flag a later open of the inode might not share: no second open of it by /proc.
-  bool as_backing = passthrough_active() && (flags & O_ACCMODE) != O_RDONLY &&
-                    (flags & ~(O_ACCMODE | O_TRUNC | O_CLOEXEC | kKernelLargefile)) == 0;
-  if (as_backing) flags = (flags & ~O_ACCMODE) | O_RDWR;
-  int fd = openat(p.fd, name, flags | O_CREAT, mode);
+  int fd = openat(p.fd, name, open_flags(fs, fi->flags) | O_CREAT, mode);
   if (fd < 0) {
     fuse_reply_err(req, errno);
     return;
@@ -349,7 +340,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Inode& created = fs.inodes().get(e.ino);
   bool regular = S_ISREG(e.attr.st_mode);
   if (regular)
-    fs.set_handle(req, fi, fd, created, (fi->flags & O_ACCMODE) != O_RDONLY, &e.attr, as_backing);
+    fs.set_handle(req, fi, fd, created, (fi->flags & O_ACCMODE) != O_RDONLY, &e.attr);
   else
     fi->fh = uint64_t(uint32_t(fd));
   if (fuse_reply_create(req, &e, fi) != 0) {
@@ -742,7 +733,7 @@ void Passthrough::set_owner(int dirfd, const char* name, int fd, fuse_req_t req,
 }
 
 void Passthrough::set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing,
-                             const struct stat* known, bool fd_as_backing) {
+                             const struct stat* known) {
   fi->fh = uint64_t(uint32_t(fd));
   if (!passthrough_active()) return;
   std::lock_guard lk(backing_mu_);
@@ -758,10 +749,10 @@ void Passthrough::set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& 
       // program (ETXTBSY) or a read-only file system leave it read-only, as they would
       // leave every open.
       ProcPath pp(i.fd);
-      int bfd = fd_as_backing ? fd : open(pp.s, O_RDWR | O_CLOEXEC);
+      int bfd = open(pp.s, O_RDWR | O_CLOEXEC);
       if (bfd < 0) bfd = open(pp.s, O_RDONLY | O_CLOEXEC);
       int32_t id = bfd < 0 ? -errno : backing_open(bfd);
-      if (bfd >= 0 && bfd != fd) close(bfd);  // the kernel holds the backing file now
+      if (bfd >= 0) close(bfd);  // the kernel holds the backing file now
       if (id > 0) {
         i.backing = id;
       } else if (!backing_refused_.exchange(true)) {

@@ -41,10 +41,11 @@ class Passthrough {
   int entry_for(int dirfd, const char* name, fuse_entry_param& e);
   // fi->fh for a new open of regular file i through fd: with the inode's passthrough backing id
   // when it can have one (the reply then hands it to the kernel), else without. known: the
-  // file's attributes, if the caller has them; fd_as_backing: fd is open read-write with no
-  // other flag, and may be the backing file itself.
+  // file's attributes, if the caller has them. The backing file is an open of its own: fd
+  // carries the lock that says the file is open for writing, and a backing file lives as
+  // long as the kernel's opens, also after a dead mount closed fd.
   void set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing,
-                  const struct stat* known = nullptr, bool fd_as_backing = false);
+                  const struct stat* known = nullptr);
   // An open made by set_handle was released.
   void release_handle(const fuse_file_info* fi, Inode& i);
 
