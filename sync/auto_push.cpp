@@ -20,8 +20,6 @@ constexpr Duration kEchoMemory = 10s;
 constexpr size_t kEchoMax = 200000;
 constexpr size_t kMaxQueued = 100000;       // read no further until a push took these
 constexpr uint64_t kTieHashMax = 64 << 20;  // files up to this size carry their hash
-// A file kept open for writing longer than this goes as it is, and again once closed.
-constexpr Duration kHoldMax = 30s;
 
 }  // namespace
 
@@ -183,7 +181,7 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
       // a mount that died: the open itself was recorded, so no write is ever left unsent.
       if (open_for_writing(cfg_.basefd, c.path)) {
         auto [h, fresh] = held_.try_emplace(c.path, now);
-        if (now - h->second < kHoldMax) {
+        if (now - h->second < kWriteHoldMax) {
           if (fresh) ++stats_.held;
           hold_.push_back(c.path);
           continue;

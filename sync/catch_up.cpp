@@ -77,10 +77,6 @@ void CatchUp::compare(const std::vector<Target>& targets, const std::string& why
   started_ = true;
 }
 
-namespace {
-constexpr int64_t kRecentWriteNs = 30'000'000'000;  // AutoPush's longest hold
-}  // namespace
-
 void CatchUp::push(TimePoint now) {
   std::vector<wire::Entry> entries;
   std::set<std::string> present;
@@ -93,7 +89,8 @@ void CatchUp::push(TimePoint now) {
       // Half of a write through the mount: AutoPush sends it when the writer closes it (or
       // the dead mount's lock goes), from the record of its open. A lock on a file untouched
       // for longer than AutoPush would hold it is someone else's, not a write in progress.
-      if (e.kind == wire::Kind::File && realtime_ns() - e.mtime_ns < kRecentWriteNs &&
+      if (e.kind == wire::Kind::File &&
+          realtime_ns() - e.mtime_ns < std::chrono::nanoseconds(kWriteHoldMax).count() &&
           open_for_writing(cfg_.basefd, e.path))
         continue;
       if (cfg_.index) cfg_.index->annotate(e, cfg_.self);

@@ -4,6 +4,7 @@
 #pragma once
 #include <sys/stat.h>
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,8 @@ int ensure_dir(int basefd, std::string_view rel, bool replace_symlink = false);
 // Whether rel (beneath dirfd) is open for writing through makuofs, which holds a shared flock
 // on it meanwhile (probed with a non-blocking exclusive one).
 bool open_for_writing(int dirfd, std::string_view rel);
+// A file kept open for writing longer than this goes as it is, and again once closed.
+constexpr std::chrono::seconds kWriteHoldMax{30};
 
 // lstat of rel beneath base. Returns 0 or errno.
 int lstat_beneath(int basefd, std::string_view rel, struct stat& st);

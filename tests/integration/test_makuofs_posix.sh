@@ -101,8 +101,8 @@ os.fchown(fd, 65534, 65534)
 os.utime(fd, (1, 1))
 os.close(fd)
 PY
-wait_for 10 sh -c "$(declare -f jops); here='$here' MK_WORK='$MK_WORK' jops | grep -q '^write'" \
-  || fail "no write record at close"
+written() { jops | grep -q '^write'; }
+wait_for 10 written || fail "no write record at close"
 [ "$(jops | tr '\n' ' ')" = "create attrs.bin write attrs.bin " ] && ok "create, then one write record" \
   || fail "records: $(jops | tr '\n' ' ')"
 chmod 0644 "$mnt/attrs.bin"
