@@ -111,6 +111,17 @@ chmod 0644 "$mnt/attrs.bin"
 [ "$(stat -c '%a %u %Y' "$(node_base 1)/attrs.bin")" = "644 65534 1" ] && ok "attributes in the base" \
   || fail "base: $(stat -c '%a %u %Y' "$(node_base 1)/attrs.bin")"
 
+# The descriptor table is grown at start-up (after the fork), not doubled as inodes come in:
+# each doubling in a running, threaded makuofs waits for an RCU grace period inside a request.
+fd_table_sized() {  # fd_table_sized PID LABEL
+  local size lim want
+  size=$(awk '/^FDSize:/{print $2}' "/proc/$1/status" 2>/dev/null)
+  lim=$(awk '/^Max open files/{print $4}' "/proc/$1/limits" 2>/dev/null)
+  want=$((${lim:-65536} < 65536 ? ${lim:-65536} : 65536))
+  [ "${size:-0}" -ge "$want" ] && ok "$2: descriptor table of $size slots (limit $lim)" \
+    || fail "$2: descriptor table of ${size:-?} slots (limit ${lim:-?})"
+}
+
 t_name "life cycle: parent exits 0 only once mounted, errors exit 1, SIGTERM unmounts"
 node_umount 1
 is_mounted "$mnt" && fail "still mounted after unmount" || ok "unmounted"
@@ -122,6 +133,7 @@ expect_rc 0 "$MAKUO_BIN/makuofs" "$(node_base 1)" "$mnt" -o "state_dir=$MK_WORK/
 if is_mounted "$mnt"; then ok "mounted when the parent returned 0"; else fail "not mounted after exit 0"; fi
 awk -v m="$mnt" '$2 == m {print $1, $3}' /proc/self/mounts | grep -q '^web fuse.makuofs$' && ok "fsname and subtype" || fail "$(grep "$mnt" /proc/self/mounts)"
 fspid=$(pgrep -f "^$MAKUO_BIN/makuofs $(node_base 1) $mnt" | head -1)
+fd_table_sized "$fspid" "daemonized"
 [ -n "$fspid" ] && kill -TERM "$fspid"
 t=$((SECONDS + 10)); while is_mounted "$mnt" && [ $SECONDS -lt $t ]; do sleep 0.05; done
 is_mounted "$mnt" && { fail "SIGTERM did not unmount"; fusermount3 -u "$mnt"; } || ok "SIGTERM unmounted"
@@ -157,6 +169,7 @@ for i in range(2000):
     os.stat(p)
 PY
 [ "$(find "$(node_base 2)" -type f | wc -l)" = 2000 ] && ok "2000 in the base" || fail "$(find "$(node_base 2)" -type f | wc -l) files in the base"
+fd_table_sized "$(node_fs_pid 2)" "holding 2000 files"
 
 t_name "without -o xattr: no extended attributes, a clear error, nothing set on the base"
 python3 - "$m2/f0000" >"$MK_WORK/out" 2>&1 <<'PY' && ok "setxattr and getxattr: EOPNOTSUPP" || fail "$(tail -1 "$MK_WORK/out")"
