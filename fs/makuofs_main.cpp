@@ -226,11 +226,12 @@ void raise_fd_limit() {
 // each doubling waits for a full RCU grace period (expand_fdtable: 10-30 ms on a VM), inside
 // whichever request opened the descriptor. With a descriptor per cached inode, creating 10,000
 // files crossed seven doublings mid-workload (mount_bench's create: 0.63 s; grown here, 0.54 s).
-// Grown once here, while we are one thread, it costs no grace period; 64 Ki slots take 512 KiB.
+// Grown once here, while we are one thread, it costs no grace period.
+constexpr rlim_t kFdTableSlots = 65536;  // 512 KiB of kernel memory
 void presize_fd_table() {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 2) return;
-  int top = int(std::min<rlim_t>(rl.rlim_cur, 65536) - 1);
+  int top = int(std::min(rl.rlim_cur, kFdTableSlots) - 1);
   int fd = open("/", O_PATH | O_CLOEXEC);
   if (fd < 0) return;
   if (dup2(fd, top) == top) close(top);
