@@ -122,7 +122,7 @@ if "makuo" in eff and "uftp" in eff:
     verdict("bytes delivered per CPU second at unlimited rate, N=1, against uftp",
             eff["makuo"] >= 2 * eff["uftp"],
             f"makuo {eff['makuo'] / 2**20:.0f} MiB/CPU-s, uftp {eff['uftp'] / 2**20:.0f} MiB/CPU-s "
-            f"({eff['makuo'] / eff['uftp']:.1f}x, needs 2x)")
+            f"({eff['makuo'] / eff['uftp']:.2f}x, needs 2x)")
 
 for k, c in cells.items():
     if k[5] == "makuo" and k[1] >= 2**32 and c["rss"]:
