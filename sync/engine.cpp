@@ -120,6 +120,10 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
                                    cfg_.recv, committer_, rstats_, now))
                  .first;
       }
+      if (orphan_.node == h.node && orphan_.sid == m.sid) {
+        it->second->saw_data_before_manifest(orphan_.upto);
+        orphan_ = {};
+      }
       it->second->on_manifest(m, now);
       return;
     }
@@ -127,7 +131,13 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
       wire::Data d;
       if (wire::decode(body, d) != wire::Error::Ok) return bad();
       auto it = receiving_.find({h.node, d.sid});
-      if (it == receiving_.end()) return void(++stats_.drop_unknown_session);
+      if (it == receiving_.end()) {
+        // The push's first manifest chunks may have been lost: its session, when it comes,
+        // must know that the stream went past these files (see RecvSession).
+        if (orphan_.node != h.node || orphan_.sid != d.sid) orphan_ = {h.node, d.sid, 0};
+        if (!d.coded) orphan_.upto = std::max(orphan_.upto, d.idx + 1);
+        return void(++stats_.drop_unknown_session);
+      }
       it->second->on_data(d, now);
       if (committer_.pending() >= 256) committer_.flush();
       return;

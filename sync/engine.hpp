@@ -104,6 +104,11 @@ class Engine {
   std::function<void(const Member&, bool, TimePoint)> member_hook_;
   std::map<uint32_t, std::unique_ptr<SendSession>> sending_;
   std::map<std::pair<wire::NodeId, uint32_t>, std::unique_ptr<RecvSession>> receiving_;
+  // The last push whose data came before any of its manifest: which one, and how far.
+  struct Orphan {
+    wire::NodeId node = 0;
+    uint32_t sid = 0, upto = 0;
+  } orphan_;
 };
 
 }  // namespace makuo

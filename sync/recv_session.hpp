@@ -59,6 +59,10 @@ class RecvSession {
   RecvSession& operator=(const RecvSession&) = delete;
 
   void on_manifest(const wire::Manifest& m, TimePoint now);
+  // Data of this push reached us up to file upto (exclusive) before the session existed.
+  void saw_data_before_manifest(uint32_t upto) {
+    data_seen_upto_ = std::max(data_seen_upto_, upto);
+  }
   void on_data(const wire::Data& d, TimePoint now);
   void on_poll(const wire::Poll& p, TimePoint now, Transport& net);
   void on_delete_ack(const wire::DeleteAck& a, TimePoint now);
@@ -143,6 +147,10 @@ class RecvSession {
   std::vector<uint8_t> have_entry_;
   uint32_t received_ = 0;
   uint32_t manifest_end_ = 0;  // end of the furthest manifest chunk seen
+  // One past the furthest file the stream was seen at, and the entries that arrived after it
+  // had passed them (a lost manifest chunk): their first blocks went for want of the entry.
+  uint32_t data_seen_upto_ = 0;
+  std::vector<uint8_t> late_entry_;
   std::vector<wire::Code> codes_;
   std::vector<uint16_t> errs_;
   uint32_t open_nondir_ = 0;      // received entries (not directories) without a final code
