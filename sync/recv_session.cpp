@@ -542,8 +542,8 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
   if (ended_) return;
   last_activity_ = now;
   now_ = now;
-  if (!d.coded && d.idx < total_) data_seen_upto_ = std::max(data_seen_upto_, d.idx + 1);
   if (d.coded) return on_coded(d, now);
+  if (d.idx < total_) data_seen_upto_ = std::max(data_seen_upto_, d.idx + 1);
   // Only files still waiting for blocks: a late duplicate must not start a second copy.
   if (!need_data_.count(d.idx)) return;
   const wire::Entry& e = entries_[d.idx];
