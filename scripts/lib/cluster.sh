@@ -1,7 +1,11 @@
 # cluster.sh - a makuo test cluster: N network namespaces on one bridge, one makuosan each.
 # Source it; then: cluster_up N, node_msync I ARGS..., node_stop I, node_kill I, node_start I,
 # node_loss I PCT, node_rate I MBIT, cluster_down. Everything is torn down by cluster_down,
-# which callers register with `trap cluster_down EXIT`.
+# which callers register with `trap cluster_down EXIT`. The bridge and the bridge-side veth ends
+# live in a namespace of their own (swx runs a command there), where bridged frames skip the
+# IP firewall hooks: with br_netfilter loaded (docker loads it), bridged frames in the root
+# namespace would run the host's iptables FORWARD chain, whose DROP policy would cut the
+# cluster apart, and its conntrack. The root namespace is not touched.
 # Env: MK_PREFIX (netns prefix, default mk$$), MK_WORK (scratch dir), MK_SUBNET (10.213.x),
 #      MAKUO_BIN (dir holding makuosan and msync), MK_GROUP (multicast group), MK_DAEMON_ARGS.
 : "${MK_PREFIX:=mk$$}"
@@ -10,6 +14,7 @@
 : "${MK_GROUP:=239.255.10.$(( $$ % 200 + 20 ))}"
 : "${MAKUO_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" 2>/dev/null && pwd)}"
 MK_BR="${MK_PREFIX}br"
+MK_SW="${MK_PREFIX}sw"
 MK_N=0
 
 mk_log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -21,6 +26,8 @@ node_logf() { echo "$MK_WORK/nodes/$1/makuosan.log"; }
 node_name() { echo "node$1"; }
 # Run a command in node I's network namespace only: the mount namespace stays shared.
 nsx() { local i=$1; shift; nsenter --net="/run/netns/$(node_ns "$i")" "$@"; }
+# Run a command in the switch's namespace, where node I's link ends in "${MK_PREFIX}vI".
+swx() { nsenter --net="/run/netns/$MK_SW" "$@"; }
 node_msync() { local i=$1; shift; "$MAKUO_BIN/msync" -c "unix:$(node_sock "$i")" "$@"; }
 
 node_start() {
@@ -110,12 +117,12 @@ NFT
 
 node_rate() {  # node_rate I MBIT: tbf on both ends of node I's link
   local i=$1 r=$2
-  tc qdisc replace dev "${MK_PREFIX}v$i" root tbf rate "${r}mbit" burst 32kb latency 20ms
+  swx tc qdisc replace dev "${MK_PREFIX}v$i" root tbf rate "${r}mbit" burst 32kb latency 20ms
   nsx "$i" tc qdisc replace dev eth0 root tbf rate "${r}mbit" burst 32kb latency 20ms
 }
 
 node_link() {  # node_link I up|down
-  ip link set "${MK_PREFIX}v$1" "$2"
+  swx ip link set "${MK_PREFIX}v$1" "$2"
 }
 
 cluster_up() {  # cluster_up N: namespaces, bridge, daemons
@@ -143,9 +150,14 @@ cluster_net() {  # cluster_net N: namespaces and bridge only (start daemons with
   MK_N=$n
   mkdir -p "$MK_WORK"
   echo "$MK_PREFIX" > "$MK_WORK/prefix"
-  ip link add "$MK_BR" type bridge
-  ip link set "$MK_BR" type bridge mcast_snooping 0 stp_state 0
-  ip link set "$MK_BR" up
+  ip netns add "$MK_SW"
+  local k
+  for k in iptables ip6tables arptables; do  # present only where br_netfilter is loaded
+    swx sysctl -qw "net.bridge.bridge-nf-call-$k=0" 2>/dev/null || true
+  done
+  swx ip link add "$MK_BR" type bridge
+  swx ip link set "$MK_BR" type bridge mcast_snooping 0 stp_state 0
+  swx ip link set "$MK_BR" up
   for i in $(seq 1 "$n"); do net_add_node "$i"; done
 }
 
@@ -153,15 +165,14 @@ net_add_node() {  # net_add_node I: node I's namespace, wired into the bridge
   local i=$1 ns
   ns=$(node_ns "$i")
   ip netns add "$ns"
-  ip link add "${MK_PREFIX}v$i" type veth peer name "${MK_PREFIX}p$i"
-  ip link set "${MK_PREFIX}p$i" netns "$ns"
+  swx ip link add "${MK_PREFIX}v$i" type veth peer name "${MK_PREFIX}p$i" netns "$ns"
   nsx "$i" ip link set "${MK_PREFIX}p$i" name eth0
   nsx "$i" ip link set lo up
   nsx "$i" ip addr add "$(node_ip "$i")/24" dev eth0
   nsx "$i" ip link set eth0 up
   nsx "$i" ip route add 224.0.0.0/4 dev eth0
-  ip link set "${MK_PREFIX}v$i" master "$MK_BR" up
-  ethtool -K "${MK_PREFIX}v$i" tso off gso off gro off >/dev/null 2>&1 || true
+  swx ip link set "${MK_PREFIX}v$i" master "$MK_BR" up
+  swx ethtool -K "${MK_PREFIX}v$i" tso off gso off gro off >/dev/null 2>&1 || true
   nsx "$i" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true
 }
 
@@ -194,7 +205,8 @@ cluster_down() {
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${MK_PREFIX}n[0-9]+$"); do
     ip netns del "$ns" 2>/dev/null || true
   done
-  ip link del "$MK_BR" 2>/dev/null || true
+  # The bridge and the switch-side veth ends go with their namespace.
+  [ -e "/run/netns/$MK_SW" ] && ip netns del "$MK_SW"
   # Never delete through a mount that is still there.
   if [ -z "${MK_KEEP:-}" ] && ! grep -q " $MK_WORK/" /proc/self/mounts; then rm -rf "$MK_WORK"; fi
 }

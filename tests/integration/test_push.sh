@@ -87,7 +87,7 @@ t_name "--progress draws a progress line on a terminal"
 head -c 20000000 /dev/urandom > "$b1/progress.bin"
 for i in 1 2 3 4; do node_rate "$i" 100; done
 script -qec "$MAKUO_BIN/msync -c unix:$(node_sock 1) --progress progress.bin" /dev/null > "$MK_WORK/tty" 2>&1
-for i in 1 2 3 4; do tc qdisc del dev "${MK_PREFIX}v$i" root; nsx "$i" tc qdisc del dev eth0 root; done
+for i in 1 2 3 4; do swx tc qdisc del dev "${MK_PREFIX}v$i" root; nsx "$i" tc qdisc del dev eth0 root; done
 grep -q 'files 0/1' "$MK_WORK/tty" && grep -q 'MiB/s' "$MK_WORK/tty" && ok "progress shown" || { fail "no progress line"; cat -v "$MK_WORK/tty" | head -5; }
 cmp -s "$b1/progress.bin" "$(node_base 2)/progress.bin" && ok "pushed" || fail "not pushed"
 

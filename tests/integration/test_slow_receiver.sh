@@ -6,7 +6,7 @@ set -u
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
 t_cluster 3
 t_name "one receiver behind a 30 Mbit/s link, the rest unlimited"
-tc qdisc replace dev "${MK_PREFIX}v3" root tbf rate 30mbit burst 32kb latency 20ms
+swx tc qdisc replace dev "${MK_PREFIX}v3" root tbf rate 30mbit burst 32kb latency 20ms
 head -c 20000000 /dev/urandom > "$(node_base 1)/f"
 node_msync 1 --status | grep -q '^sendrate: 1000/-' && ok "starts at 1000 Mbit/s" || fail "$(node_msync 1 --status | grep sendrate)"
 expect_rc 0 node_msync 1 f
