@@ -190,17 +190,15 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
       held_.erase(c.path);
     }
     if (renamed_here && cfg_.index) cfg_.index->rename_tree(c.from, c.path);
-    if (cfg_.index) cfg_.index->note_local(e, cfg_.self);
     if (S_ISREG(st.st_mode) && !e.hash && uint64_t(st.st_size) <= kTieHashMax) {
       // Two nodes can write a path within one mtime tick: the content hash breaks the tie
-      // the same way everywhere (RecvSession::decide).
+      // the same way everywhere (RecvSession::decide). Hashed before the index is told, which
+      // tells a write from the version it replaced by it when both have one size and mtime.
       Fd f(open_beneath(cfg_.basefd, c.path, O_RDONLY));
       Hasher h;
-      if (f && hash_fd(f.get(), 0, h) == 0) {
-        e.hash = h.digest();
-        if (cfg_.index) cfg_.index->set_hash(e.path, {e.mtime_ns, e.size}, *e.hash);
-      }
+      if (f && hash_fd(f.get(), 0, h) == 0) e.hash = h.digest();
     }
+    if (cfg_.index) cfg_.index->note_local(e, cfg_.self);
     if (renamed_here) {
       e.from = c.from;
       add(renamed, std::move(e));

@@ -289,11 +289,20 @@ void RecvSession::applied(const std::string& path, const wire::Entry* e) {
   if (cfg_.on_applied) cfg_.on_applied(path);
 }
 
-int RecvSession::order_against(const wire::Entry& e, const struct stat& st,
-                               const LocalVersion& mine) {
+int RecvSession::order_against(const wire::Entry& e, const struct stat& st, LocalVersion& mine) {
   int64_t t = mtime_ns(st);
   if (t != e.mtime_ns) return t > e.mtime_ns ? 1 : -1;
   if (e.kind == wire::Kind::Absent) return 0;
+  if (S_ISREG(st.st_mode) && mine.hash) {
+    // The index knows this size and mtime, but a write here within the same tick leaves both
+    // unchanged: only the content tells, and then the version is ours.
+    Fd f(open_beneath(cfg_.basefd, e.path, O_RDONLY));
+    Hasher hasher;
+    if (f && hash_fd(f.get(), 0, hasher) == 0 && hasher.digest() != *mine.hash) {
+      mine.origin = cfg_.self;
+      mine.hash = hasher.digest();
+    }
+  }
   // Two writes in one mtime tick: the node name decides, then the content hash, the same
   // way on every node (both sides must see the same: names only when both are known).
   if (!mine.origin.empty() && !e.origin.empty() && mine.origin != e.origin)

@@ -120,7 +120,8 @@ class RecvSession {
   // path changed here on behalf of this push; it now holds e's version when e is given.
   void applied(const std::string& path, const wire::Entry* e = nullptr);
   // Last writer wins between our version (st) and entry e: > 0 ours, < 0 e's, 0 the same.
-  int order_against(const wire::Entry& e, const struct stat& st, const LocalVersion& mine);
+  // On a tie of mtimes, mine is corrected when the content shows a write the index missed.
+  int order_against(const wire::Entry& e, const struct stat& st, LocalVersion& mine);
   // e wins over our version st: a conflict when ours was written here and e's writer did not
   // have it. Remembers it for idx and says so.
   void check_conflict(uint32_t idx, const struct stat& st, const LocalVersion& mine);

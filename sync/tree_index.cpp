@@ -276,7 +276,10 @@ void TreeIndex::note_local(wire::Entry& e, const std::string& self) {
   }
   IndexEntry n = index_entry_of(e);
   if (e.kind != wire::Kind::Dir) {
-    if (old && old->kind == e.kind && old->version() == n.version()) {
+    // Equal size and mtime with other content: a write within the mtime tick of the version
+    // it replaced (one received from elsewhere, say), which is ours.
+    bool rewritten = e.hash && old && old->hash && *e.hash != *old->hash;
+    if (old && old->kind == e.kind && old->version() == n.version() && !rewritten) {
       // The same version again (a metadata change, or pushed once more): its history stays.
       n.origin = old->origin;
       n.ancestors = old->ancestors;

@@ -9,6 +9,7 @@
 
 #include "sim.hpp"
 #include "sync/fsops.hpp"
+#include "sync/hash.hpp"
 #include "sync/recv_session.hpp"
 #include "sync/scan.hpp"
 
@@ -256,6 +257,13 @@ TEST(Session, AutomaticPushesLetTheLastWriterWin) {
   EXPECT_EQ(fs::file_size(b1 / "f"), 100u);
 }
 
+wire::Hash128 hash_of(const fs::path& p) {
+  Fd f(open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  Hasher h;
+  EXPECT_EQ(hash_fd(f.get(), 0, h), 0);
+  return h.digest();
+}
+
 // A push of recorded changes from node 0: path as it is there now, annotated by its index as
 // AutoPush does.
 std::shared_ptr<Outcome> push_auto(Sim& sim, const std::vector<std::string>& paths) {
@@ -268,6 +276,7 @@ std::shared_ptr<Outcome> push_auto(Sim& sim, const std::vector<std::string>& pat
     wire::Entry e;
     if (lstat((n0.base / p).c_str(), &st) == 0) {
       e = entry_from_stat(st, p);
+      if (S_ISREG(st.st_mode)) e.hash = hash_of(n0.base / p);  // before the index, as AutoPush
     } else {
       e.kind = wire::Kind::Absent;
       e.path = p;
@@ -385,6 +394,41 @@ TEST(Session, ATieWonByTheSenderReplacesContentOfTheSameSizeAndMtime) {
   EXPECT_TRUE(out->ok);
   EXPECT_EQ(read_file(c.b1 / "f"), read_file(c.b0 / "f"));
   EXPECT_TRUE(has_line(*out, "update n1:f"));
+}
+
+// Two writes of one size within one mtime tick, where the writing node's index still holds the
+// version the write replaced (received from node 1): the push is node 0's own version, which
+// loses to node 1's by name and is answered as such, not taken for node 1's and left "same".
+TEST(Session, ARewriteWithinTheTickOfAReceivedVersionIsOurs) {
+  ConflictSetup c(false);
+  write_file(c.b0 / "f", 100, 3);  // as large as node 1's, other bytes, the same mtime
+  set_mtime(c.b0 / "f", 1000);
+  IndexEntry had = *c.sim.node(1).index->find("f");  // node 1's version, as node 0 received it
+  had.hash = hash_of(c.b1 / "f");
+  c.sim.node(0).index->put("f", had);
+  auto out = push_auto(c.sim, {"f"});
+  ASSERT_TRUE(c.sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_TRUE(has_line(*out, "kept   n1:f"));  // "n1" > "n0"
+  const IndexEntry* ie = c.sim.node(0).index->find("f");
+  ASSERT_NE(ie, nullptr);
+  EXPECT_EQ(ie->origin, "n0");
+  EXPECT_EQ(ie->hash, hash_of(c.b0 / "f"));
+}
+
+// The same seen from the receiver: its index holds node 0's version, but the file was written
+// again here within the same tick, so its content is what tells whose version it holds.
+TEST(Session, AReceiverTellsItsOwnRewriteWithinATickByContent) {
+  ConflictSetup c(false);
+  write_file(c.b0 / "f", 100, 3);
+  set_mtime(c.b0 / "f", 1000);
+  IndexEntry theirs = index_entry_of(ConflictSetup::stat_of(c.b0 / "f"));
+  theirs.origin = "n0";
+  theirs.hash = hash_of(c.b0 / "f");
+  c.sim.node(1).index->put("f", theirs);  // received from node 0, then rewritten here
+  auto out = push_auto(c.sim, {"f"});
+  ASSERT_TRUE(c.sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_TRUE(has_line(*out, "kept   n1:f"));
+  EXPECT_NE(read_file(c.b1 / "f"), read_file(c.b0 / "f"));
 }
 
 TEST(Session, DryRunChangesNothing) {

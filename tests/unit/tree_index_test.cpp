@@ -252,6 +252,29 @@ TEST_F(TreeIndexTest, LocalVersionsCarryTheirHistory) {
   EXPECT_EQ(idx.find("f"), nullptr);
 }
 
+TEST_F(TreeIndexTest, AWriteWithinTheTickOfTheVersionItReplacesIsOurs) {
+  std::vector<std::string> w;
+  TreeIndex idx(statefd);
+  ASSERT_EQ(idx.load(w), 0);
+  write("f", "theirs", 1000);
+  IndexEntry received = index_entry_of(stat_of("f"));
+  received.origin = "other";
+  received.hash = wire::Hash128{1};
+  idx.put("f", received);
+  write("f", "mine!!", 1000);  // the same size and mtime, other content
+  wire::Entry e = entry_from_stat(stat_of("f"), "f");
+  e.hash = wire::Hash128{2};
+  idx.note_local(e, "me");
+  EXPECT_EQ(e.origin, "me");
+  EXPECT_EQ(e.hash, (wire::Hash128{2}));
+  EXPECT_EQ(e.ancestors, std::vector<wire::Version>{received.version()});
+  // Pushed once more with the same content: still the same version.
+  wire::Entry again = entry_from_stat(stat_of("f"), "f");
+  again.hash = wire::Hash128{2};
+  idx.note_local(again, "me");
+  EXPECT_EQ(again.ancestors, e.ancestors);
+}
+
 TEST_F(TreeIndexTest, AncestorsAreBounded) {
   std::vector<std::string> w;
   TreeIndex idx(statefd);
