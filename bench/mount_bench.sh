@@ -12,7 +12,9 @@
 # mount-wb (-o writeback). Every variant and run gets
 # a freshly made ext4 file system (a loop-mounted image under /var/tmp): ext4's inode allocator
 # slows down after many recent deletions, which would otherwise favour whoever runs first.
-# Needs fio.
+# Needs fio. PASSTHROUGH_HP=/path/to/passthrough_hp adds libfuse's example file system (built
+# from libfuse's source, not part of makuo; run with its defaults: writeback cache, day-long
+# timeouts) as a reference measured in the same run, in a table of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=3 size_mb=1024 files=10000 fio_secs=5
@@ -28,7 +30,8 @@ done
 command -v fio >/dev/null || { echo "$0: needs fio (apt-get install fio)" >&2; exit 1; }
 bin=${MAKUO_BIN:-build}
 W=$(mktemp -d /var/tmp/makuo-mount-bench.XXXXXX)
-fspid=
+fspid= phpid=
+[ -z "${PASSTHROUGH_HP:-}" ] || [ -x "$PASSTHROUGH_HP" ] || { echo "$0: PASSTHROUGH_HP=$PASSTHROUGH_HP is not an executable" >&2; exit 1; }
 uring_param=/sys/module/fuse/parameters/enable_uring
 uring_was=$(cat "$uring_param" 2>/dev/null || true)
 uring() { [ -n "$uring_was" ] && echo "$1" >"$uring_param"; }
@@ -36,6 +39,7 @@ cleanup() {
   [ -n "$uring_was" ] && echo "$uring_was" >"$uring_param"
   for m in "$W/mnt" "$W/fs"; do mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }; done
   [ -n "$fspid" ] && kill "$fspid" 2>/dev/null || true
+  [ -n "$phpid" ] && kill "$phpid" 2>/dev/null || true
   if ! grep -q " $W/" /proc/self/mounts; then rm -rf "$W"; fi
 }
 trap cleanup EXIT
@@ -124,6 +128,16 @@ for r in $(seq 1 "$runs"); do
   fi
   echo "run $r/$runs: mount -o writeback" >&2
   fresh_fs; mount_fs writeback; measure mount-wb "$W/mnt"; umount_fs
+  if [ -n "${PASSTHROUGH_HP:-}" ]; then
+    echo "run $r/$runs: passthrough_hp" >&2
+    fresh_fs
+    "$PASSTHROUGH_HP" --foreground "$W/fs/base" "$W/mnt" >"$W/ph.log" 2>&1 &
+    phpid=$!
+    t=$((SECONDS + 10))
+    until mountpoint -q "$W/mnt"; do [ $SECONDS -lt $t ] || { cat "$W/ph.log"; exit 1; }; sleep 0.05; done
+    measure ph "$W/mnt"
+    fusermount3 -u "$W/mnt"; wait "$phpid" 2>/dev/null || true; phpid=
+  fi
 done
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
@@ -140,3 +154,12 @@ for w in seq-write cold-read rand-write-iops create create-py delete untar rm-un
     "$(ratio "$m" "$p")" "$(ratio "$u" "$p")" "$(ratio "$b" "$p")"
 done
 echo "(seconds, except rand-write-iops; for throughput and IOPS a ratio above 1 is better, for times below 1)"
+if [ -n "${PASSTHROUGH_HP:-}" ]; then
+  echo
+  echo "libfuse passthrough_hp ($PASSTHROUGH_HP, its defaults), same runs"
+  printf '%-16s %10s %10s %9s %9s\n' workload plain ph "ph/pl" "mount/ph"
+  for w in seq-write cold-read rand-write-iops create create-py delete untar rm-untar; do
+    p=$(echo "${R[$w,plain]}" | median); h=$(echo "${R[$w,ph]}" | median); m=$(echo "${R[$w,mount]}" | median)
+    printf '%-16s %10s %10s %9s %9s\n' "$w" "$p" "$h" "$(ratio "$h" "$p")" "$(ratio "$m" "$h")"
+  done
+fi
