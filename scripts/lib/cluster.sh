@@ -2,10 +2,7 @@
 # Source it; then: cluster_up N, node_msync I ARGS..., node_stop I, node_kill I, node_start I,
 # node_loss I PCT, node_rate I MBIT, cluster_down. Everything is torn down by cluster_down,
 # which callers register with `trap cluster_down EXIT`. The bridge and the bridge-side veth ends
-# live in a namespace of their own (swx runs a command there), where bridged frames skip the
-# IP firewall hooks: with br_netfilter loaded (docker loads it), bridged frames in the root
-# namespace would run the host's iptables FORWARD chain, whose DROP policy would cut the
-# cluster apart, and its conntrack. The root namespace is not touched.
+# live in a switch namespace of their own (switch.sh; swx runs a command there).
 # Env: MK_PREFIX (netns prefix, default mk$$), MK_WORK (scratch dir), MK_SUBNET (10.213.x),
 #      MAKUO_BIN (dir holding makuosan and msync), MK_GROUP (multicast group), MK_DAEMON_ARGS.
 : "${MK_PREFIX:=mk$$}"
@@ -13,6 +10,7 @@
 : "${MK_SUBNET:=10.213.$(( $$ % 200 + 20 ))}"
 : "${MK_GROUP:=239.255.10.$(( $$ % 200 + 20 ))}"
 : "${MAKUO_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" 2>/dev/null && pwd)}"
+. "$(dirname "${BASH_SOURCE[0]}")/switch.sh"
 MK_BR="${MK_PREFIX}br"
 MK_SW="${MK_PREFIX}sw"
 MK_N=0
@@ -150,14 +148,7 @@ cluster_net() {  # cluster_net N: namespaces and bridge only (start daemons with
   MK_N=$n
   mkdir -p "$MK_WORK"
   echo "$MK_PREFIX" > "$MK_WORK/prefix"
-  ip netns add "$MK_SW"
-  local k
-  for k in iptables ip6tables arptables; do  # present only where br_netfilter is loaded
-    swx sysctl -qw "net.bridge.bridge-nf-call-$k=0" 2>/dev/null || true
-  done
-  swx ip link add "$MK_BR" type bridge
-  swx ip link set "$MK_BR" type bridge mcast_snooping 0 stp_state 0
-  swx ip link set "$MK_BR" up
+  switch_up "$MK_SW" "$MK_BR" || return 1
   for i in $(seq 1 "$n"); do net_add_node "$i"; done
 }
 
