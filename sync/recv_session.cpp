@@ -293,9 +293,11 @@ int RecvSession::order_against(const wire::Entry& e, const struct stat& st, Loca
   int64_t t = mtime_ns(st);
   if (t != e.mtime_ns) return t > e.mtime_ns ? 1 : -1;
   if (e.kind == wire::Kind::Absent) return 0;
-  if (S_ISREG(st.st_mode) && mine.hash) {
-    // The index knows this size and mtime, but a write here within the same tick leaves both
-    // unchanged: only the content tells, and then the version is ours.
+  if (S_ISREG(st.st_mode) && mine.hash && e.hash && *e.hash != *mine.hash) {
+    // Another content of this size and mtime than the index knows here. A write here within
+    // the same tick leaves both unchanged: only our content tells, and then the version is
+    // ours. (Equal hashes, the usual unchanged file of a catch-up, are not read again; a write
+    // here that the index missed is pushed from the journal, as ours.)
     Fd f(open_beneath(cfg_.basefd, e.path, O_RDONLY));
     Hasher hasher;
     if (f && hash_fd(f.get(), 0, hasher) == 0 && hasher.digest() != *mine.hash) {
