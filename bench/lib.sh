@@ -3,8 +3,8 @@
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 : "${BENCH_WORK:=/dev/shm/makuo-bench}"   # scratch (tmpfs keeps disk out of the measurement)
-: "${NS_PREFIX:=mkb}"                 # netns names: mcb0 (sender) .. mcbN
-: "${BR:=${NS_PREFIX}br0}"            # bridge in the root netns (no IP address on it)
+: "${NS_PREFIX:=mkb}"                 # netns names: mkb0 (sender) .. mkbN, mkbsw (switch)
+: "${BR:=${NS_PREFIX}br0}"            # bridge, in the switch netns (no IP address on it)
 : "${SUBNET:=10.78.0}"                # /24 used only inside our namespaces
 RUN="$BENCH_WORK/run"                 # pids, logs, cluster state
 
