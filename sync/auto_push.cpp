@@ -10,7 +10,6 @@
 #include <set>
 
 #include "sync/fsops.hpp"
-#include "sync/hash.hpp"
 #include "sync/scan.hpp"
 
 namespace makuo {
@@ -194,9 +193,7 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
       // Two nodes can write a path within one mtime tick: the content hash breaks the tie
       // the same way everywhere (RecvSession::decide). Hashed before the index is told, which
       // tells a write from the version it replaced by it when both have one size and mtime.
-      Fd f(open_beneath(cfg_.basefd, c.path, O_RDONLY));
-      Hasher h;
-      if (f && hash_fd(f.get(), 0, h) == 0) e.hash = h.digest();
+      e.hash = content_hash_beneath(cfg_.basefd, c.path);
     }
     if (cfg_.index) cfg_.index->note_local(e, cfg_.self);
     if (renamed_here) {

@@ -241,6 +241,13 @@ gid_t local_gid(const wire::Entry& e) {
   return it->second == gid_t(-1) ? e.gid : it->second;
 }
 
+std::optional<wire::Hash128> content_hash_beneath(int basefd, std::string_view rel) {
+  Fd f(open_beneath(basefd, rel, O_RDONLY));
+  Hasher h;
+  if (!f || hash_fd(f.get(), 0, h) != 0) return std::nullopt;
+  return h.digest();
+}
+
 int hash_fd(int fd, uint64_t from, Hasher& h) {
   static thread_local std::vector<uint8_t> buf(1 << 18);
   uint64_t off = from;

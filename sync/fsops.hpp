@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,9 @@ class Fd {
 
 // rel == "" opens the base itself. Returns fd or -errno.
 int open_beneath(int basefd, std::string_view rel, int flags, mode_t mode = 0);
+
+// The content hash of regular file rel beneath base; nullopt when it cannot be read.
+std::optional<wire::Hash128> content_hash_beneath(int basefd, std::string_view rel);
 
 // Opens directory rel, creating missing components 0755 and replacing files that stand in the
 // way (as makuosan does). A symlink on the way is refused (-ELOOP); with replace_symlink, a

@@ -298,11 +298,10 @@ int RecvSession::order_against(const wire::Entry& e, const struct stat& st, Loca
     // the same tick leaves both unchanged: only our content tells, and then the version is
     // ours. (Equal hashes, the usual unchanged file of a catch-up, are not read again; a write
     // here that the index missed is pushed from the journal, as ours.)
-    Fd f(open_beneath(cfg_.basefd, e.path, O_RDONLY));
-    Hasher hasher;
-    if (f && hash_fd(f.get(), 0, hasher) == 0 && hasher.digest() != *mine.hash) {
+    std::optional<wire::Hash128> disk = content_hash_beneath(cfg_.basefd, e.path);
+    if (disk && *disk != *mine.hash) {
       mine.origin = cfg_.self;
-      mine.hash = hasher.digest();
+      mine.hash = disk;
     }
   }
   // Two writes in one mtime tick: the node name decides, then the content hash, the same
@@ -311,11 +310,7 @@ int RecvSession::order_against(const wire::Entry& e, const struct stat& st, Loca
     return mine.origin > e.origin ? 1 : -1;
   if (S_ISREG(st.st_mode) && e.kind == wire::Kind::File && e.hash) {
     std::optional<wire::Hash128> h = mine.hash;
-    if (!h) {
-      Fd f(open_beneath(cfg_.basefd, e.path, O_RDONLY));
-      Hasher hasher;
-      if (f && hash_fd(f.get(), 0, hasher) == 0) h = hasher.digest();
-    }
+    if (!h) h = content_hash_beneath(cfg_.basefd, e.path);
     if (h && *h != *e.hash) return *h > *e.hash ? 1 : -1;
   }
   return 0;

@@ -296,14 +296,6 @@ void TreeIndex::note_local(wire::Entry& e, const std::string& self) {
   put(e.path, n);
 }
 
-void TreeIndex::set_hash(const std::string& path, wire::Version v, const wire::Hash128& h) {
-  const IndexEntry* old = find(path);
-  if (!old || old->kind != wire::Kind::File || old->version() != v || old->hash == h) return;
-  IndexEntry n = *old;
-  n.hash = h;
-  put(path, n);
-}
-
 void TreeIndex::annotate(wire::Entry& e, const std::string& self) const {
   if (e.kind == wire::Kind::Dir || e.kind == wire::Kind::Absent) return;
   const IndexEntry* old = find(e.path);

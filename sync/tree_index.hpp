@@ -63,8 +63,6 @@ class TreeIndex {
   // A local change is being pushed: fills e's origin, ancestors and (if known) hash, and
   // records e. For an Absent entry, the deleted version heads its ancestors.
   void note_local(wire::Entry& e, const std::string& self);
-  // The content hash of path's version v was computed.
-  void set_hash(const std::string& path, wire::Version v, const wire::Hash128& h);
   // Fills e's origin, ancestors and hash from the index without changing it (catch-up).
   void annotate(wire::Entry& e, const std::string& self) const;
   // Our receiver changed path: it now holds st (nullptr: gone), from incoming entry e if given.
