@@ -41,6 +41,8 @@ void Committer::run(std::vector<PendingCommit>& batch) {
         err = kNewerHere;
       else if (S_ISREG(st.st_mode) && open_for_writing(c.dir.get(), c.leaf))
         err = kBeingWritten;
+      else if (mtime_ns(st) == c.unless_newer_than && stamp_of(st) != c.judged)
+        err = kJudgeAgain;
     }
     struct stat dst;
     bool restore = c.keep_dir_mtime && fstat(c.dir.get(), &dst) == 0;
@@ -61,7 +63,7 @@ void Committer::run(std::vector<PendingCommit>& batch) {
           err = errno;
       }
     }
-    if (err) unlinkat(c.dir.get(), c.tmp.c_str(), 0);
+    if (err && err != kJudgeAgain) unlinkat(c.dir.get(), c.tmp.c_str(), 0);
     if (restore) {
       timespec t[2] = {{0, UTIME_OMIT}, dst.st_mtim};
       futimens(c.dir.get(), t);
@@ -78,7 +80,7 @@ void Committer::flush() {
   if (!threaded_) {
     run(batch);
     for (auto& c : batch)
-      if (c.done) c.done(c.err, c.kept);
+      if (c.done) c.done(c);
     return;
   }
   // Started on first use: the daemon forks after constructing its engine.
@@ -98,7 +100,7 @@ size_t Committer::collect() {
     done.swap(finished_);
   }
   for (auto& c : done)
-    if (c.done) c.done(c.err, c.kept);
+    if (c.done) c.done(c);
   return done.size();
 }
 

@@ -20,12 +20,17 @@ struct PendingCommit {
   Fd dir;           // the target's directory
   std::string tmp;  // verified temporary in dir
   std::string leaf;
-  std::function<void(int err, bool kept)> done;  // runs on the thread that calls collect()
+  // Runs on the thread that calls collect(), with err and kept set; after kJudgeAgain the
+  // temporary is still there and the callback may add the commit again.
+  std::function<void(PendingCommit&)> done;
   int err = 0;
   // Last writer wins: when the target's mtime is later than this at rename time, the
   // temporary is dropped and err is kNewerHere (a local write raced with the push), or
-  // kBeingWritten while a writer has it open through the mount.
+  // kBeingWritten while a writer has it open through the mount. When it is the same mtime
+  // and the target is no longer what was judged, err is kJudgeAgain (the tie-break by node
+  // name and content needs the index, which this thread does not touch).
   int64_t unless_newer_than = INT64_MAX;
+  FileStamp judged;
   // The directory keeps its mtime: under last writer wins a directory's mtime is replicated
   // state, not a side effect of receiving (the push carries the directory's own mtime).
   bool keep_dir_mtime = false;
@@ -40,6 +45,7 @@ class Committer {
  public:
   static constexpr int kNewerHere = -1;
   static constexpr int kBeingWritten = -2;  // open for writing through the mount: it is newer
+  static constexpr int kJudgeAgain = -3;    // a tie with a version that came after the judgement
   // threaded: flush in a worker thread; wake is called (from it) when results are ready.
   Committer(int basefd, bool threaded, std::function<void()> wake = {});
   ~Committer();

@@ -180,6 +180,15 @@ int64_t mtime_ns(const struct stat& st) {
   return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
+FileStamp stamp_of(const struct stat& st) {
+  return {.exists = true,
+          .dev = st.st_dev,
+          .ino = st.st_ino,
+          .size = st.st_size,
+          .mtime_ns = mtime_ns(st),
+          .ctime_ns = int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+}
+
 namespace {
 std::mutex g_names_mu;
 std::unordered_map<uid_t, std::string> g_user_names;

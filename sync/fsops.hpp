@@ -85,4 +85,17 @@ gid_t local_gid(const wire::Entry& e);
 
 int64_t mtime_ns(const struct stat& st);
 
+// What a path held when a receiver judged it against an incoming version. A tie of mtimes
+// found at commit time is only safe to overwrite if the path still holds that: another push's
+// commit or a local write within the same tick must be judged again.
+struct FileStamp {
+  bool exists = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+FileStamp stamp_of(const struct stat& st);
+
 }  // namespace makuo

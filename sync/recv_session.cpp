@@ -122,6 +122,7 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
     err = uint16_t(lerr);
     return wire::Code::Failed;
   }
+  if (flags_ & wire::kAuto) judged_[idx] = exists ? stamp_of(st) : FileStamp{};
   if (flags_ & wire::kCheck) {
     if (!exists) {
       err = ENOENT;
@@ -358,6 +359,7 @@ void RecvSession::resolve(uint32_t idx, wire::Code c, uint16_t err) {
   errs_[idx] = err;
   reports_.push_back({idx, c, err});
   if (!wire::is_final(c, dry())) return;
+  judged_.erase(idx);
   if (entries_[idx].kind != wire::Kind::Dir) --open_nondir_;
   if (c == wire::Code::Failed) ++stats_.files_failed;
   need_data_.erase(idx);
@@ -382,8 +384,12 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
   pc.dir = std::move(dir);
   pc.tmp = std::move(tmp);
   pc.leaf = std::move(leaf);
-  pc.done = [this, idx](int err, bool kept) {
+  pc.done = [this, idx](PendingCommit& done) {
     --pending_commits_;
+    int err = done.err;
+    bool kept = done.kept;
+    if (err == Committer::kJudgeAgain)
+      return judge_again(idx, std::move(done.dir), std::move(done.tmp));
     if (err == Committer::kNewerHere) {
       resolve(idx, newer_here(entries_[idx].path), 0);
     } else if (err == Committer::kBeingWritten) {
@@ -403,12 +409,36 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
   if (flags_ & wire::kAuto) {
     pc.unless_newer_than = entries_[idx].mtime_ns;
     pc.keep_dir_mtime = true;
+    if (auto j = judged_.find(idx); j != judged_.end()) pc.judged = j->second;
   }
   if (auto c = conflicts_.find(idx); c != conflicts_.end() && !c->second.copy.empty()) {
     pc.keep_as = c->second.copy;
     pc.keep_version = c->second.mine;
   }
   committer_.add(std::move(pc), now_);
+}
+
+void RecvSession::judge_again(uint32_t idx, Fd dir, std::string tmp) {
+  const wire::Entry& e = entries_[idx];
+  struct stat st;
+  FileStamp now_there;
+  if (lstat_beneath(cfg_.basefd, e.path, st) == 0 && !S_ISDIR(st.st_mode)) {
+    LocalVersion mine;
+    if (cfg_.index) mine = cfg_.index->local_version(e.path, st, cfg_.self);
+    int order = order_against(e, st, mine);
+    if (order > 0) {
+      unlinkat(dir.get(), tmp.c_str(), 0);
+      resolve(idx, newer_here(e.path), 0);
+      try_hardlinks();
+      maybe_finalize();
+      return;
+    }
+    conflicts_.erase(idx);
+    if (order < 0 && S_ISREG(st.st_mode)) check_conflict(idx, st, mine);
+    now_there = stamp_of(st);
+  }
+  judged_[idx] = now_there;
+  commit_temp(idx, std::move(dir), std::move(tmp));
 }
 
 int RecvSession::materialize(uint32_t idx) {

@@ -110,6 +110,9 @@ class RecvSession {
   int start_file(uint32_t idx, RecvFile& f);
   void complete_file(uint32_t idx);
   void commit_temp(uint32_t idx, Fd dir, std::string tmp);
+  // The target took a version of the incoming mtime after decide() judged it: judge the tie
+  // again (node name, then content) and commit the temporary or drop it.
+  void judge_again(uint32_t idx, Fd dir, std::string tmp);
   void try_hardlinks();
   void maybe_finalize();
   void run_dsync();
@@ -166,6 +169,8 @@ class RecvSession {
     std::string copy;    // keep it under this leaf name ("" = not kept)
   };
   std::unordered_map<uint32_t, Conflict> conflicts_;
+  // What the target held when judged (kAuto), for the entries without a final answer.
+  std::unordered_map<uint32_t, FileStamp> judged_;
   bool finalized_ = false;
   bool ended_ = false;
   size_t pending_commits_ = 0;

@@ -72,9 +72,9 @@ struct Outcome {
   std::vector<std::string> lines;
 };
 
-// Node 0 pushes req to every member; the outcome fills in as the simulation runs.
-std::shared_ptr<Outcome> start(Sim& sim, SessionRequest req) {
-  auto& n0 = sim.node(0);
+// Node `from` pushes req to every member; the outcome fills in as the simulation runs.
+std::shared_ptr<Outcome> start(Sim& sim, SessionRequest req, size_t from = 0) {
+  auto& n0 = sim.node(from);
   for (auto& m : n0.engine->members().sorted()) req.targets.push_back({m.id, m.name, m.ep});
   auto out = std::make_shared<Outcome>();
   SessionSink sink;
@@ -264,10 +264,11 @@ wire::Hash128 hash_of(const fs::path& p) {
   return h.digest();
 }
 
-// A push of recorded changes from node 0: path as it is there now, annotated by its index as
-// AutoPush does.
-std::shared_ptr<Outcome> push_auto(Sim& sim, const std::vector<std::string>& paths) {
-  auto& n0 = sim.node(0);
+// A push of recorded changes from node `from`: path as it is there now, annotated by its
+// index as AutoPush does.
+std::shared_ptr<Outcome> push_auto(Sim& sim, const std::vector<std::string>& paths,
+                                   size_t from = 0) {
+  auto& n0 = sim.node(from);
   SessionRequest req;
   req.flags = wire::kAuto;
   req.loglevel = 9;
@@ -282,10 +283,10 @@ std::shared_ptr<Outcome> push_auto(Sim& sim, const std::vector<std::string>& pat
       e.path = p;
       e.mtime_ns = 3000'000'000'000LL;
     }
-    n0.index->note_local(e, "n0");
+    n0.index->note_local(e, "n" + std::to_string(from));
     req.entries.push_back(e);
   }
-  return start(sim, std::move(req));
+  return start(sim, std::move(req), from);
 }
 
 void set_mtime(const fs::path& p, time_t sec) {
@@ -433,6 +434,55 @@ TEST(Session, AReceiverTellsItsOwnRewriteWithinATickByContent) {
   ASSERT_TRUE(c.sim.run_until([&] { return out->done; }, 30s));
   EXPECT_TRUE(has_line(*out, "kept   n1:f"));
   EXPECT_EQ(read_file(c.b1 / "f"), before);
+}
+
+// Nodes 0 and 2 wrote f within one mtime tick and push it at once; node 1 judges both against
+// its older f and needs both. Node 2's wins by name, so node 1 must end with it although node
+// 0's larger file is committed last: that commit meets a version of its own mtime that came
+// after its judgement, and loses the tie it is judged again on.
+TEST(Session, OfTwoPushesOfOneTickTheWinnerStaysWhicheverCommitsLast) {
+  Sim sim(3, SimOptions{.index = true});
+  fs::path b0 = sim.node(0).base, b1 = sim.node(1).base, b2 = sim.node(2).base;
+  write_file(b1 / "f", 10, 9);
+  set_mtime(b1 / "f", 500);
+  write_file(b0 / "f", 300000, 1);
+  set_mtime(b0 / "f", 1000);
+  write_file(b2 / "f", 100, 2);
+  set_mtime(b2 / "f", 1000);
+  std::string winner = read_file(b2 / "f");
+  auto from2 = push_auto(sim, {"f"}, 2);
+  auto from0 = push_auto(sim, {"f"}, 0);
+  ASSERT_TRUE(sim.run_until([&] { return from0->done && from2->done; }, 30s));
+  EXPECT_TRUE(has_line(*from0, "kept   n1:f"));
+  EXPECT_TRUE(has_line(*from0, "kept   n2:f"));
+  for (auto& b : {b0, b1, b2}) {
+    EXPECT_EQ(fs::file_size(b / "f"), 100u) << b;
+    EXPECT_TRUE(read_file(b / "f") == winner) << b;
+  }
+  const IndexEntry* ie = sim.node(1).index->find("f");
+  ASSERT_NE(ie, nullptr);
+  EXPECT_EQ(ie->origin, "n2");
+}
+
+// Node 1 needs node 0's f, and while it arrives f is written here within the same tick: the
+// local write is node 1's own version, which wins by name ("n1" > "n0") and stays.
+TEST(Session, ALocalWriteOfTheSameTickDuringTheTransferIsKept) {
+  ConflictSetup c(false);
+  write_file(c.b0 / "f", 300000, 2);
+  set_mtime(c.b0 / "f", 2000);
+  auto out = push_auto(c.sim, {"f"});
+  auto receiving = [&] {
+    for (auto& de : fs::directory_iterator(c.b1))
+      if (de.path().filename().string().rfind(".makuo-tmp-", 0) == 0) return true;
+    return false;
+  };
+  ASSERT_TRUE(c.sim.run_until(receiving, 30s));
+  write_file(c.b1 / "f", 300000, 3);
+  set_mtime(c.b1 / "f", 2000);
+  std::string mine = read_file(c.b1 / "f");
+  ASSERT_TRUE(c.sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_TRUE(has_line(*out, "kept   n1:f"));
+  EXPECT_TRUE(read_file(c.b1 / "f") == mine);
 }
 
 TEST(Session, DryRunChangesNothing) {
