@@ -26,9 +26,12 @@ order = {t: i for i, t in enumerate(["makuo", "uftp", "udpcast", "rsync_seq", "r
 def cell(rs):
     secs = statistics.median(float(r["seconds"]) for r in rs)
     ok = all(r["verified"] == "yes" and r["rc"] == "0" for r in rs)
+    # timeout(1) ends a push at the run's cap with 124 (137 when it had to kill): such a run
+    # did not finish, which says nothing about the bytes it left behind.
+    capped = any(r["rc"] in ("124", "137") for r in rs)
     cpu = [float(r["cpu_s"]) for r in rs if r.get("cpu_s")]
     rss = [int(r["peak_rss_kib"]) for r in rs if r.get("peak_rss_kib")]
-    return dict(secs=secs, ok=ok, cpu=statistics.median(cpu) if cpu else None,
+    return dict(secs=secs, ok=ok, capped=capped, cpu=statistics.median(cpu) if cpu else None,
                 rss=max(rss) if rss else None)
 
 
@@ -58,7 +61,7 @@ for k in sorted(cells, key=lambda k: (k[4] == 0, -k[4], k[0], k[3], k[2], order.
     rss = "-" if c["rss"] is None else f"{c['rss'] / 1024:.1f}"
     print(f"| {tool} | {wl} ({size(b)}) | {n} | {loss:g} | {rate or 'unlimited'} | "
           f"{c['secs']:.2f} | {gp:.1f} | {pct(k):.0f} | {cpu} | {rss} | "
-          f"{'yes' if c['ok'] else 'NO'} |")
+          f"{'yes' if c['ok'] else 'timed out' if c['capped'] else 'NO'} |")
 
 print("\n### Targets\n")
 verdicts = []
