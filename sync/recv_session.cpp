@@ -426,6 +426,8 @@ void RecvSession::judge_again(uint32_t idx, Fd dir, std::string tmp) {
     LocalVersion mine;
     if (cfg_.index) mine = cfg_.index->local_version(e.path, st, cfg_.self);
     int order = order_against(e, st, mine);
+    spdlog::debug("{}: another version of its mtime arrived while it was in transit; {}", e.path,
+                  order > 0 ? "that one stays" : "this one replaces it");
     if (order > 0) {
       unlinkat(dir.get(), tmp.c_str(), 0);
       resolve(idx, newer_here(e.path), 0);
