@@ -386,10 +386,8 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
   pc.leaf = std::move(leaf);
   pc.done = [this, idx](PendingCommit& done) {
     --pending_commits_;
+    if (done.err == Committer::kJudgeAgain && judge_again(idx, done)) return;
     int err = done.err;
-    bool kept = done.kept;
-    if (err == Committer::kJudgeAgain)
-      return judge_again(idx, std::move(done.dir), std::move(done.tmp));
     if (err == Committer::kNewerHere) {
       resolve(idx, newer_here(entries_[idx].path), 0);
     } else if (err == Committer::kBeingWritten) {
@@ -399,7 +397,7 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
     } else {
       ++stats_.files_committed;
       if (auto c = conflicts_.find(idx); c != conflicts_.end())
-        report_conflict(idx, kept ? c->second.copy : std::string());
+        report_conflict(idx, done.kept ? c->second.copy : std::string());
       applied(entries_[idx].path, &entries_[idx]);
       resolve(idx, owner_kept(entries_[idx]) ? wire::Code::DoneOwnerKept : wire::Code::Done, 0);
     }
@@ -418,7 +416,7 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
   committer_.add(std::move(pc), now_);
 }
 
-void RecvSession::judge_again(uint32_t idx, Fd dir, std::string tmp) {
+bool RecvSession::judge_again(uint32_t idx, PendingCommit& done) {
   const wire::Entry& e = entries_[idx];
   struct stat st;
   FileStamp now_there;
@@ -429,18 +427,17 @@ void RecvSession::judge_again(uint32_t idx, Fd dir, std::string tmp) {
     spdlog::debug("{}: another version of its mtime arrived while it was in transit; {}", e.path,
                   order > 0 ? "that one stays" : "this one replaces it");
     if (order > 0) {
-      unlinkat(dir.get(), tmp.c_str(), 0);
-      resolve(idx, newer_here(e.path), 0);
-      try_hardlinks();
-      maybe_finalize();
-      return;
+      unlinkat(done.dir.get(), done.tmp.c_str(), 0);
+      done.err = Committer::kNewerHere;
+      return false;
     }
     conflicts_.erase(idx);
     if (order < 0 && S_ISREG(st.st_mode)) check_conflict(idx, st, mine);
     now_there = stamp_of(st);
   }
   judged_[idx] = now_there;
-  commit_temp(idx, std::move(dir), std::move(tmp));
+  commit_temp(idx, std::move(done.dir), std::move(done.tmp));
+  return true;
 }
 
 int RecvSession::materialize(uint32_t idx) {

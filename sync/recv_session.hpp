@@ -111,8 +111,9 @@ class RecvSession {
   void complete_file(uint32_t idx);
   void commit_temp(uint32_t idx, Fd dir, std::string tmp);
   // The target took a version of the incoming mtime after decide() judged it: judge the tie
-  // again (node name, then content) and commit the temporary or drop it.
-  void judge_again(uint32_t idx, Fd dir, std::string tmp);
+  // again (node name, then content). true: the commit was added again; false: ours stays, the
+  // temporary is gone and done.err is kNewerHere.
+  bool judge_again(uint32_t idx, PendingCommit& done);
   void try_hardlinks();
   void maybe_finalize();
   void run_dsync();
