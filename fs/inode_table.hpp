@@ -6,10 +6,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 namespace makuo::fs {
 
@@ -18,6 +20,7 @@ struct Inode {
   dev_t dev = 0;
   ino_t ino = 0;
   uint64_t nlookup = 0;            // guarded by the table's mutex
+  uint64_t seen = 0;               // guarded by the table's mutex: when last looked up
   std::atomic<bool> dirty{false};  // written since its change was last recorded
   // Passthrough (guarded by Passthrough's backing mutex). The kernel allows one backing file
   // per inode, and no cached open beside passthrough ones: every open of the inode shares one
@@ -45,10 +48,33 @@ class InodeTable {
   // The kernel's id of the object, or 0 when the kernel does not know it.
   uint64_t find(dev_t dev, ino_t ino);
 
+  // Each entry holds a descriptor for as long as the kernel caches its inode, and the kernel
+  // drops cached inodes only under memory pressure: a walk of a large tree would run us out
+  // of descriptors (EMFILE on every later lookup, even of what rm needs). Past `high`
+  // entries, or when a descriptor could not be opened, `crowded` is called (from the thread
+  // that noticed, outside the table's lock), once until crowding_handled().
+  // on_crowded is called before requests are served.
+  void on_crowded(size_t high, std::function<void()> crowded);
+  void report_exhausted();
+  void crowding_handled();
+  // From the crossing of the mark until the pruner's pass is done.
+  bool crowded() const { return crowd_pending_; }
+  size_t size();
+  // The descriptors of the n entries least recently looked up. By the time the caller uses
+  // them, the kernel may have made us forget some (and the number been reused): good only for
+  // what a wrong guess does not harm, such as naming an entry for the kernel to drop.
+  std::vector<int> least_recent(size_t n);
+
  private:
+  void crowded_if(bool now);
+
   std::mutex mu_;
   Inode root_;
   std::map<std::pair<dev_t, ino_t>, std::unique_ptr<Inode>> map_;
+  uint64_t lookups_ = 0;
+  size_t high_ = SIZE_MAX;
+  std::function<void()> crowded_;
+  std::atomic<bool> crowd_pending_{false};
 };
 
 }  // namespace makuo::fs

@@ -73,12 +73,18 @@ void Invalidator::invalidate(const std::string& rel) {
       fuse_lowlevel_notify_inval_inode(se_, ino, 0, 0);
   if (rel.empty()) return;
   // ... and its name, which may now lead to another object or to none.
+  drop_cached_name(se_, inodes_, rel);
+}
+
+void drop_cached_name(fuse_session* se, InodeTable& inodes, const std::string& rel) {
   size_t slash = rel.rfind('/');
   std::string parent = slash == std::string::npos ? std::string() : rel.substr(0, slash);
   std::string leaf = slash == std::string::npos ? rel : rel.substr(slash + 1);
-  if (fstatat(root_fd_, parent.c_str(), &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0) return;
-  if (uint64_t pino = inodes_.find(st.st_dev, st.st_ino))
-    fuse_lowlevel_notify_inval_entry(se_, pino, leaf.c_str(), leaf.size());
+  struct stat st;
+  if (fstatat(inodes.root().fd, parent.c_str(), &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0)
+    return;
+  if (uint64_t pino = inodes.find(st.st_dev, st.st_ino))
+    fuse_lowlevel_notify_inval_entry(se, pino, leaf.c_str(), leaf.size());
 }
 
 }  // namespace makuo::fs

@@ -13,6 +13,10 @@ namespace makuo::fs {
 
 class InodeTable;
 
+// Asks the kernel to forget the name rel (relative to the base directory) in its cache: the
+// next use looks it up again. Never from a request handler (the kernel may wait for one).
+void drop_cached_name(fuse_session* se, InodeTable& inodes, const std::string& rel);
+
 class Invalidator {
  public:
   // root_fd: the base directory (O_PATH); sock_dir: where mounts' sockets live.

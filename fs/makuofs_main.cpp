@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "fs/cache_pruner.hpp"
 #include "fs/invalidator.hpp"
 #include "fs/journal.hpp"
 #include "fs/kernel_channel.hpp"
@@ -58,6 +59,9 @@ Mount options:
   nouring          do not serve requests on per-CPU io_uring queues (kernel 6.14+,
                    when /sys/module/fuse/parameters/enable_uring is Y)
   threads=N        at most N request threads (default 16)
+  max_inodes=N     past N inodes cached by the kernel (each costs makuofs a descriptor), ask
+                   it to drop the least recently used quarter (default: the descriptor
+                   limit, RLIMIT_NOFILE, less a quarter for open files)
   fsname=NAME      the source shown in /proc/mounts (default BASEDIR)
   subtype=NAME     default makuofs
   ro, rw, suid, nosuid, dev, nodev, exec, noexec, atime, noatime, sync, async, dirsync,
@@ -76,6 +80,7 @@ struct Args {
   bool writeback = false, foreground = false, debug = false, xattr = false;
   bool passthrough = true, uring = true;
   unsigned threads = 16;
+  size_t max_inodes = 0;  // 0: from the descriptor limit
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -117,6 +122,11 @@ void parse_opts(Args& a, const std::string& list) {
     } else if (starts(o, "threads=")) {
       a.threads = unsigned(std::atoi(o.c_str() + 8));
       if (a.threads < 1 || a.threads > 1024) usage_error("bad threads: " + o);
+    } else if (starts(o, "max_inodes=")) {
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(o.c_str() + 11, &end, 10);
+      if (*end || n < 64 || n > (1ull << 32)) usage_error("bad max_inodes (64 or more): " + o);
+      a.max_inodes = size_t(n);
     } else if (o == "writeback") {
       a.writeback = true;
     } else if (o == "no_writeback") {
@@ -238,6 +248,20 @@ void presize_fd_table() {
   close(fd);
 }
 
+// The open files, the journal, the device and the sockets need descriptors beside the inodes.
+size_t inode_budget(size_t wanted) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return wanted;
+  size_t limit = size_t(rl.rlim_cur);
+  if (limit <= 128) return 64;
+  size_t most = limit - std::max<size_t>(64, limit / 4);
+  if (wanted == 0) return most;
+  if (wanted > most)
+    std::fprintf(stderr, "makuofs: warning: max_inodes=%zu is more than %zu descriptors allow\n",
+                 wanted, most);
+  return std::min(wanted, most);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -320,6 +344,8 @@ int main(int argc, char** argv) {
   makuo::fs::Invalidator inval(se, fs.inodes(), fs.inodes().root().fd, a.state_dir + "/notify");
   if (int e = inval.start(sst.st_uid, sst.st_gid))
     std::fprintf(stderr, "makuofs: warning: no cache invalidation socket: %s\n", std::strerror(e));
+  makuo::fs::CachePruner pruner(se, fs, inode_budget(a.max_inodes));
+  pruner.start();
   // Records are written before each operation is answered; this puts them on disk soon after.
   std::thread flusher([&] {
     while (!g_stop) {
@@ -375,6 +401,7 @@ int main(int argc, char** argv) {
   g_stop = true;
   flusher.join();
   inval.stop();
+  pruner.stop();
   journal.sync();
   fuse_session_unmount(se);
   ring_starter.join();

@@ -477,8 +477,10 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_
       if (n > size - used) break;
     } else {
       fuse_entry_param e{};
-      bool dot = !std::strcmp(name, ".") || !std::strcmp(name, "..");
-      if (dot) {
+      // While the pruner makes room, entries go without a lookup (ino 0: the kernel lists
+      // the name and asks for it when used) rather than each taking a descriptor.
+      bool bare = !std::strcmp(name, ".") || !std::strcmp(name, "..") || fs.inodes().crowded();
+      if (bare) {
         e.attr.st_ino = d->entry->d_ino;
         e.attr.st_mode = mode_t(d->entry->d_type) << 12;
       } else if (int lerr = fs.entry_for(node(req, ino).fd, name, e)) {
@@ -491,7 +493,7 @@ void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_
       }
       n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name, &e, next);
       if (n > size - used) {
-        if (!dot) fs.inodes().forget(e.ino, 1);  // the kernel will not hold this lookup
+        if (e.ino) fs.inodes().forget(e.ino, 1);  // the kernel will not hold this lookup
         break;
       }
     }
@@ -664,28 +666,41 @@ const fuse_lowlevel_ops& Passthrough::ops(bool xattr) {
 // "\x01" when the object has no name under the base any more (unlinked, or moved out).
 std::string Passthrough::rel_path(const Inode& i) {
   if (&i == &inodes_.root()) return {};
-  char buf[PATH_MAX + 1];
-  ssize_t n = readlink(ProcPath(i.fd).s, buf, PATH_MAX);
-  if (n < 0 || n == PATH_MAX) {
+  std::string p;
+  Named n = name_of(i.fd, p);
+  if (n == Named::kYes) return p;
+  if (n == Named::kTooDeep) {
     // The kernel names objects up to PATH_MAX bytes from the root; deeper ones are changed
     // but cannot be recorded. Say so (msync -r still sends them: it walks relative paths).
     ++journal_errors_;
     int64_t now = realtime_ns(), last = last_error_log_.load();
     if (now - last > 1000000000 && last_error_log_.compare_exchange_strong(last, now))
       spdlog::error("change not recorded: its absolute path is longer than {} bytes", PATH_MAX);
-    return "\x01";
   }
+  return "\x01";
+}
+
+Passthrough::Named Passthrough::name_of(int fd, std::string& rel) {
+  rel.clear();
+  char buf[PATH_MAX + 1];
+  ssize_t n = readlink(ProcPath(fd).s, buf, PATH_MAX);
+  if (n < 0 || n == PATH_MAX) return Named::kTooDeep;
   std::string p(buf, size_t(n));
   if (p.ends_with(" (deleted)")) {
     struct stat st;
-    if (stat_of(i.fd, st) != 0 || st.st_nlink == 0) return "\x01";
+    if (stat_of(fd, st) != 0 || st.st_nlink == 0) return Named::kNo;
   }
   const std::string& b = cfg_.base;
-  if (b == "/") return p.size() > 1 ? p.substr(1) : std::string();
-  if (p == b) return {};
-  if (p.size() > b.size() && p.compare(0, b.size(), b) == 0 && p[b.size()] == '/')
-    return p.substr(b.size() + 1);
-  return "\x01";
+  if (b == "/") {
+    if (p.size() > 1) rel = p.substr(1);
+    return Named::kYes;
+  }
+  if (p == b) return Named::kYes;
+  if (p.size() > b.size() && p.compare(0, b.size(), b) == 0 && p[b.size()] == '/') {
+    rel = p.substr(b.size() + 1);
+    return Named::kYes;
+  }
+  return Named::kNo;
 }
 
 void Passthrough::record(journal::Op op, const Inode& parent, const char* name) {
@@ -787,7 +802,11 @@ void Passthrough::release_handle(const fuse_file_info* fi, Inode& i) {
 
 int Passthrough::entry_for(int dirfd, const char* name, fuse_entry_param& e) {
   int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return errno;
+  if (fd < 0) {
+    int err = errno;
+    if (err == EMFILE || err == ENFILE) inodes_.report_exhausted();
+    return err;
+  }
   struct stat st;
   if (int err = stat_of(fd, st)) {
     close(fd);

@@ -34,6 +34,10 @@ class Passthrough {
 
   // The handlers' shared helpers (public so the static trampolines in the .cpp can reach them).
   std::string rel_path(const Inode& i);
+  // The path under the base of what descriptor fd leads to, without rel_path's bookkeeping:
+  // kTooDeep past PATH_MAX, kNo when unlinked, moved out of the base directory, or closed.
+  enum class Named { kYes, kNo, kTooDeep };
+  Named name_of(int fd, std::string& rel);
   void record(journal::Op op, const Inode& parent, const char* name);
   void record_path(journal::Op op, std::string path, std::string to = {});
   void record_written(Inode& i);

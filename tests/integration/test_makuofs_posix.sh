@@ -171,6 +171,39 @@ PY
 [ "$(find "$(node_base 2)" -type f | wc -l)" = 2000 ] && ok "2000 in the base" || fail "$(find "$(node_base 2)" -type f | wc -l) files in the base"
 fd_table_sized "$(node_fs_pid 2)" "holding 2000 files"
 
+t_name "a tree larger than the descriptors allow: the kernel is asked to drop old inodes"
+# The kernel holds a looked-up inode (and so our descriptor) until memory runs short: a walk of
+# a tree larger than RLIMIT_NOFILE left every later lookup, even rm's, failing with EMFILE.
+# max_inodes=300 stands for the limit here; the walk and the writes go on at once.
+node_mount 3 max_inodes=300 || exit 1
+m3=$(node_mnt 3)
+fds_of() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+python3 - "$m3" >"$MK_WORK/out" 2>&1 <<'PY' &
+import os, sys
+for d in range(10):
+    os.mkdir(os.path.join(sys.argv[1], "d%d" % d))
+    for i in range(300):
+        p = os.path.join(sys.argv[1], "d%d" % d, "f%03d" % i)
+        with open(p, "w") as f:
+            f.write(p)
+        os.stat(p)
+PY
+writer=$!
+for k in 1 2 3; do ls -lR "$m3" >/dev/null 2>>"$MK_WORK/ls.err"; done
+wait "$writer" && ok "3000 files written while the tree was listed" || fail "$(tail -1 "$MK_WORK/out")"
+ls -lR "$m3" >/dev/null 2>>"$MK_WORK/ls.err"
+[ -s "$MK_WORK/ls.err" ] && fail "ls -lR: $(head -2 "$MK_WORK/ls.err")" || ok "ls -lR without an error"
+n=$(cat "$m3"/d*/* 2>"$MK_WORK/err" | wc -c)
+[ "$n" -gt 0 ] && ! [ -s "$MK_WORK/err" ] && ok "every file read back ($n bytes)" || fail "read back: $(head -1 "$MK_WORK/err")"
+few_fds() { [ "$(fds_of "$(node_fs_pid 3)")" -le 400 ]; }
+wait_for 10 few_fds && ok "makuofs holds $(fds_of "$(node_fs_pid 3)") descriptors for 3010 objects" \
+  || fail "makuofs holds $(fds_of "$(node_fs_pid 3)") descriptors (at most 300 inodes asked)"
+grep -q 'asked it to drop' "$MK_WORK/nodes/3/makuofs.log" && ok "the pruning is logged" || fail "no pruning in the log"
+expect_rc 0 rm -rf "$m3/d0" "$m3/d1" && ok "rm -rf"
+[ "$(find "$(node_base 3)" -type f | wc -l)" = 2400 ] && ok "2400 files left in the base" \
+  || fail "$(find "$(node_base 3)" -type f | wc -l) files in the base"
+node_umount 3
+
 t_name "without -o xattr: no extended attributes, a clear error, nothing set on the base"
 python3 - "$m2/f0000" >"$MK_WORK/out" 2>&1 <<'PY' && ok "setxattr and getxattr: EOPNOTSUPP" || fail "$(tail -1 "$MK_WORK/out")"
 import errno, os, sys
