@@ -267,6 +267,9 @@ void AutoPush::push(TimePoint now) {
     else if (level <= 1)
       spdlog::debug("propagate: {}", line);
   };
+  sink.failed_targets = [this](const std::vector<Target>& ts) {
+    if (on_failed_) on_failed_(ts);
+  };
   sink.done = [this](bool ok) {
     done_ = true;
     ok_ = ok;
@@ -285,8 +288,8 @@ TimePoint AutoPush::run(TimePoint now) {
         "propagated {} path(s) in {} ms{}", inflight_entries_,
         std::chrono::duration_cast<std::chrono::milliseconds>(now - inflight_since_).count(),
         ok_ ? "" : " (with errors)");
-    // Done means every member answered for every path, or was dropped: members that were not
-    // reached catch up on their own (a failed file on one member is logged, not retried).
+    // Done means every member answered for every path, or was dropped: members that failed
+    // are caught up again (CatchUp::failed), not sent these records again.
     if (int e = reader_.commit(inflight_pos_))
       spdlog::error("change journal cursor: {}", std::strerror(e));
     committed_pos_ = inflight_pos_;

@@ -55,6 +55,10 @@ class AutoPush {
   void local_change(const std::string& path, TimePoint now);
   // Called when a push finished (from within the engine): run() should come soon.
   void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
+  // Members that failed to take some of a push (SessionSink::failed_targets).
+  void set_on_failed(std::function<void(const std::vector<Target>&)> f) {
+    on_failed_ = std::move(f);
+  }
   // Whether a push started by run() wants the engine poked.
   bool take_started() { return std::exchange(started_, false); }
   const AutoPushStats& stats() const { return stats_; }
@@ -85,6 +89,7 @@ class AutoPush {
   TimePoint inflight_since_{};
   journal::Reader::Position read_pos_, inflight_pos_, committed_pos_;
   std::function<void()> wake_;
+  std::function<void(const std::vector<Target>&)> on_failed_;
   std::unordered_map<std::string, Seen> echo_;
   std::deque<std::pair<TimePoint, std::string>> echo_order_;
   std::set<std::string> forced_;  // pending paths that are pushed even if they look like echoes

@@ -23,12 +23,47 @@ void CatchUp::on_member(const Member& m, bool joined, TimePoint now) {
   due_ = now + cfg_.settle;
 }
 
+void CatchUp::failed(const std::vector<Target>& targets, TimePoint now) {
+  if (targets.empty()) return;
+  for (auto& t : targets) {
+    auto [it, fresh] = retries_.try_emplace(t.id);
+    Retry& r = it->second;
+    if (fresh)
+      r.wait = cfg_.retry;
+    else if (r.running)
+      r.wait = std::min(r.wait * 2, cfg_.retry * 16);
+    else
+      continue;  // already waiting for its turn
+    r.running = false;
+    r.due = now + r.wait;
+    spdlog::info("catch-up of {} again in {} s: it failed to take changes", t.name,
+                 std::chrono::duration_cast<std::chrono::seconds>(r.wait).count());
+  }
+  if (wake_) wake_();
+}
+
 std::string CatchUp::state() const {
   if (sid_ && phase_ == 1)
     return "comparing " + std::to_string(sid_entries_) + " directories (" + sid_why_ + ")";
   if (sid_) return "pushing " + std::to_string(sid_entries_) + " entries (" + sid_why_ + ")";
   if (!joiners_.empty()) return "waiting for membership to settle";
+  if (!retries_.empty())
+    return "idle, " + std::to_string(retries_.size()) +
+           " member(s) to catch up again after failures";
   return "idle";
+}
+
+SessionSink CatchUp::sink(std::function<void(int, const std::string&)> line) {
+  SessionSink s;
+  s.line = std::move(line);
+  s.failed_targets = [this](const std::vector<Target>& ts) {
+    round_failed_.insert(round_failed_.end(), ts.begin(), ts.end());
+  };
+  s.done = [this](bool) {
+    done_ = true;
+    if (wake_) wake_();
+  };
+  return s;
 }
 
 void CatchUp::compare(const std::vector<Target>& targets, const std::string& why, TimePoint now) {
@@ -63,17 +98,12 @@ void CatchUp::compare(const std::vector<Target>& targets, const std::string& why
   stats_.dirs_compared += sid_entries_;
   ++stats_.rounds;
   phase_ = 1;
-  SessionSink sink;
   // "NODE: NG DIR" names a directory whose contents differ on NODE.
-  sink.line = [this](int, const std::string& line) {
+  auto line = [this](int, const std::string& line) {
     size_t p = line.find(": NG ");
     if (p != std::string::npos) differing_.insert(line.substr(p + 5));
   };
-  sink.done = [this](bool) {
-    done_ = true;
-    if (wake_) wake_();
-  };
-  sid_ = eng_.start_session(std::move(req), std::move(sink), now);
+  sid_ = eng_.start_session(std::move(req), sink(line), now);
   started_ = true;
 }
 
@@ -122,8 +152,7 @@ void CatchUp::push(TimePoint now) {
   phase_ = 2;
   spdlog::info("catch-up ({}): {} of {} directories differ; {} entries, {} tombstones", sid_why_,
                differing_.size(), stats_.dirs_compared, sid_entries_, ntombs);
-  SessionSink sink;
-  sink.line = [this](int level, const std::string& line) {
+  auto line = [this](int level, const std::string& line) {
     if (line.rfind("error", 0) == 0) {
       ++stats_.failed;
       spdlog::warn("catch-up: {}", line);
@@ -134,11 +163,7 @@ void CatchUp::push(TimePoint now) {
     if (line.rfind("kept ", 0) == 0) ++stats_.newer;
     if (level <= 1) spdlog::debug("catch-up: {}", line);
   };
-  sink.done = [this](bool) {
-    done_ = true;
-    if (wake_) wake_();
-  };
-  sid_ = eng_.start_session(std::move(req), std::move(sink), now);
+  sid_ = eng_.start_session(std::move(req), sink(line), now);
   started_ = true;
 }
 
@@ -146,39 +171,66 @@ TimePoint CatchUp::run(TimePoint now) {
   if (done_) {
     done_ = false;
     sid_.reset();
+    failed(std::exchange(round_failed_, {}), now);
     if (phase_ == 1) {
       push(now);  // the differing directories' contents
       return now + 1s;
     }
     phase_ = 0;
+    // Who was caught up again and did not fail this time is done with.
+    std::erase_if(retries_, [](const auto& r) { return r.second.running; });
     spdlog::info("catch-up ({}) done: {} updated, {} deleted, {} newer there kept so far", sid_why_,
                  stats_.updated, stats_.deleted, stats_.newer);
   }
-  if (joiners_.empty() || sid_) return sid_ ? now + 1s : TimePoint::max();
-  if (now < due_) return due_;
-  std::vector<Target> targets;
-  std::string why;
-  auto members = eng_.members().sorted();
-  if (alone_) {
-    for (auto& m : members) targets.push_back({m.id, m.name, m.ep});
-    why = "joined the cluster";
-  } else {
-    for (wire::NodeId j : joiners_) {
-      const Member* jm = eng_.members().find(j);
-      if (!jm) continue;
-      // The lowest-named member other than the joiner answers for the cluster.
-      std::string leader = eng_.config().name;
-      for (auto& m : members)
-        if (m.id != j && m.name < leader) leader = m.name;
-      if (leader == eng_.config().name) targets.push_back({jm->id, jm->name, jm->ep});
+  if (sid_) return now + 1s;
+  if (!joiners_.empty() && now >= due_) {
+    std::vector<Target> targets;
+    std::string why;
+    auto members = eng_.members().sorted();
+    if (alone_) {
+      for (auto& m : members) targets.push_back({m.id, m.name, m.ep});
+      why = "joined the cluster";
+    } else {
+      for (wire::NodeId j : joiners_) {
+        const Member* jm = eng_.members().find(j);
+        if (!jm) continue;
+        // The lowest-named member other than the joiner answers for the cluster.
+        std::string leader = eng_.config().name;
+        for (auto& m : members)
+          if (m.id != j && m.name < leader) leader = m.name;
+        if (leader == eng_.config().name) targets.push_back({jm->id, jm->name, jm->ep});
+      }
+      why = "new member";
     }
-    why = "new member";
+    joiners_.clear();
+    alone_ = false;
+    due_ = TimePoint::max();
+    if (!targets.empty()) {
+      compare(targets, why, now);
+      return now + 1s;
+    }
   }
-  joiners_.clear();
-  alone_ = false;
-  due_ = TimePoint::max();
-  if (!targets.empty()) compare(targets, why, now);
-  return sid_ ? now + 1s : TimePoint::max();
+  TimePoint next = joiners_.empty() ? TimePoint::max() : due_;
+  std::vector<Target> again;
+  for (auto it = retries_.begin(); it != retries_.end();) {
+    const Member* m = eng_.members().find(it->first);
+    if (!m) {  // gone: it is caught up when it is back
+      it = retries_.erase(it);
+      continue;
+    }
+    if (it->second.due <= now) {
+      it->second.running = true;
+      again.push_back({m->id, m->name, m->ep});
+    } else {
+      next = std::min(next, it->second.due);
+    }
+    ++it;
+  }
+  if (!again.empty()) {
+    compare(again, "after failures", now);
+    return now + 1s;
+  }
+  return next;
 }
 
 }  // namespace makuo

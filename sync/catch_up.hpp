@@ -6,12 +6,17 @@
 //    tree and its tombstones to everyone;
 //  - otherwise, for each joiner, the member with the lowest name among the others pushes its
 //    whole tree and tombstones to that joiner.
+// And a member that failed to take what we pushed it, automatically or in a catch-up (its disk
+// was full, a write was refused, it was dropped from the push while still a member), is caught
+// up again by us after `retry`, then after twice as long while it keeps failing, up to 16
+// times as long: nothing it missed waits for the path's next change.
 // Both are last-writer-wins pushes (wire::kAuto): every receiver keeps what is newer on its side
 // (a later mtime, or a later deletion recorded in its tombstones) and takes the rest, so the
 // newest version of every path wins everywhere, whichever side had it. Unchanged files cost a
 // manifest entry each, no data.
 #pragma once
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -30,6 +35,7 @@ struct CatchUpConfig {
   std::string base_path;
   const Excludes* excludes = nullptr;
   Duration settle = 2s;              // after the last join before deciding
+  Duration retry = 30s;              // before catching up a member that failed to take a push
   const TreeIndex* index = nullptr;  // origins, ancestors and hashes of what we push
   std::string self;
 };
@@ -43,6 +49,8 @@ class CatchUp {
  public:
   CatchUp(CatchUpConfig cfg, Engine& engine, Tombstones& tombs);
   void on_member(const Member& m, bool joined, TimePoint now);
+  // These members failed to take some of a push of ours (SessionSink::failed_targets).
+  void failed(const std::vector<Target>& targets, TimePoint now);
   // Starts a catch-up push when due; returns when it wants to run again.
   TimePoint run(TimePoint now);
   bool take_started() { return std::exchange(started_, false); }
@@ -55,7 +63,15 @@ class CatchUp {
   void compare(const std::vector<Target>& targets, const std::string& why, TimePoint now);
   // Phase 2: what is in the differing directories (and in the base), and the tombstones.
   void push(TimePoint now);
+  SessionSink sink(std::function<void(int, const std::string&)> line);
 
+  struct Retry {
+    Duration wait{};
+    TimePoint due{};
+    bool running = false;  // in the round under way
+  };
+  std::map<wire::NodeId, Retry> retries_;
+  std::vector<Target> round_failed_;
   CatchUpConfig cfg_;
   Engine& eng_;
   Tombstones& tombs_;

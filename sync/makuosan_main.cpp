@@ -539,6 +539,7 @@ int main(int argc, char** argv) {
   cuc.excludes = &excludes;
   cuc.index = &index;
   cuc.self = o.name;
+  cuc.retry = std::chrono::seconds(o.retry_secs);
   CatchUp catchup(cuc, engine, tombs);
   boost::asio::steady_timer catchup_timer(io);
   std::function<void()> run_catchup = [&] {
@@ -556,10 +557,12 @@ int main(int argc, char** argv) {
   };
   catchup_ptr = &catchup;
   catchup.set_wake([&] { boost::asio::post(io, [&] { run_catchup(); }); });
-  if (o.catch_up)
+  if (o.catch_up) {
     engine.set_member_hook(
         [&](const Member& m, bool joined, TimePoint now) { catchup.on_member(m, joined, now); });
-  else
+    autopush->set_on_failed(
+        [&](const std::vector<Target>& ts) { catchup.failed(ts, Clock::now()); });
+  } else
     spdlog::info("catch-up off (--no-catch-up): only msync decides what is sent");
   run_catchup();
 

@@ -60,6 +60,9 @@ void print_daemon_usage(FILE* out) {
           "  --no-catch-up    # do not bring members that join up to date by ourselves,\n"
           "                   # nor push our tree when we join (makuosan 1.3.6 behaviour;\n"
           "                   # msync alone then decides what is sent)\n"
+          "  --retry SEC      # a member that failed to take a push of ours (disk full, a\n"
+          "                   # write refused, dropped while still a member) is caught up\n"
+          "                   # again after SEC, doubling up to 16x while it fails (default 30)\n"
           "  --keep-conflicts # a version written here that loses to a concurrent write\n"
           "                   # elsewhere is kept as NAME.makuo-conflict-NODE-TIME (and\n"
           "                   # replicated); without it the loss is only logged\n"
@@ -138,7 +141,8 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
     kMetrics,
     kTombstoneDays,
     kKeepConflicts,
-    kNoCatchUp
+    kNoCatchUp,
+    kRetry
   };
   static const option longs[] = {{"chroot", no_argument, nullptr, 'c'},
                                  {"core", no_argument, nullptr, 'C'},
@@ -156,6 +160,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
                                  {"tombstone-days", required_argument, nullptr, kTombstoneDays},
                                  {"keep-conflicts", no_argument, nullptr, kKeepConflicts},
                                  {"no-catch-up", no_argument, nullptr, kNoCatchUp},
+                                 {"retry", required_argument, nullptr, kRetry},
                                  {nullptr, 0, nullptr, 0}};
   opterr = 0;
   optind = 1;
@@ -285,6 +290,10 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         break;
       case kNoCatchUp:
         o.catch_up = false;
+        break;
+      case kRetry:
+        if (!to_int(optarg, 1, 86400, v)) return bad("--retry", optarg);
+        o.retry_secs = int(v);
         break;
       case kMetrics:
         if (!*optarg) return bad("--metrics-file", optarg);

@@ -37,6 +37,7 @@ struct DaemonOptions {
   int tombstone_days = 7;              // --tombstone-days
   bool keep_conflicts = false;         // --keep-conflicts
   bool catch_up = true;                // --no-catch-up turns it off
+  int retry_secs = 30;                 // --retry
   int mtu = 1500;                      // --mtu
   bool loop = false;                   // --loop
   int target_timeout = 10;             // --timeout seconds

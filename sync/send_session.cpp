@@ -210,6 +210,7 @@ void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t
       break;
     case wire::Code::Failed:
       failed_ = true;
+      ts.failed = true;
       ts.errs[idx] = err;
       sink_.line(0, "error: " + errstr(err) + " " + where);
       break;
@@ -307,6 +308,7 @@ void SendSession::on_delete_report(wire::NodeId from, const wire::DeleteReport& 
     std::string where = ts->t.name + ":" + d.path;
     if (d.err) {
       failed_ = true;
+      ts->failed = true;
       sink_.line(0, "error: delete error (" + errstr(d.err) + ") " + where);
     } else {
       sink_.line(0, std::string(dry() ? "(dryrun) " : "") + "delete " + where);
@@ -319,6 +321,7 @@ void SendSession::drop_target(wire::NodeId id, const std::string& why) {
   TargetState* ts = target(id);
   if (!ts || !ts->alive) return;
   ts->alive = false;
+  ts->failed = true;
   failed_ = true;
   sink_.line(0, "error: " + ts->t.name + " " + why + ", dropped from this push");
 }
@@ -745,6 +748,12 @@ void SendSession::check_finished(Transport& net) {
   pkt_.clear();
   wire::encode(pkt_, self_, wire::End{sid_, false});
   for (int i = 0; i < 2; ++i) net.send(dest(net), pkt_);
+  if (sink_.failed_targets) {
+    std::vector<Target> failed;
+    for (auto& ts : targets_)
+      if (ts.failed) failed.push_back(ts.t);
+    if (!failed.empty()) sink_.failed_targets(failed);
+  }
   if (sink_.done) sink_.done(!failed_);
 }
 

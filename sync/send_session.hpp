@@ -25,6 +25,9 @@ struct Target {
 // Where a session's console lines go. level follows makuosan's console levels.
 struct SessionSink {
   std::function<void(int level, const std::string& line)> line;
+  // Before done: the targets that failed to apply something (a write or a delete refused, or
+  // dropped as unresponsive), when there are any. Not for failures on our side.
+  std::function<void(const std::vector<Target>&)> failed_targets;
   std::function<void(bool ok)> done;
 };
 
@@ -89,6 +92,7 @@ class SendSession {
   struct TargetState {
     Target t;
     bool alive = true;
+    bool failed = false;  // something it was sent did not apply there
     TimePoint last_heard{};
     std::vector<wire::Code> codes;
     std::unordered_map<uint32_t, uint16_t> errs;
