@@ -361,7 +361,17 @@ void RecvSession::resolve(uint32_t idx, wire::Code c, uint16_t err) {
   if (!wire::is_final(c, dry())) return;
   judged_.erase(idx);
   if (entries_[idx].kind != wire::Kind::Dir) --open_nondir_;
-  if (c == wire::Code::Failed) ++stats_.files_failed;
+  if (c == wire::Code::Failed) {
+    ++stats_.files_failed;
+    // The sender reports each failure to its console; this side's operator hears of the first
+    // few of a push (a full disk fails every file after the first).
+    if (++failures_logged_ <= kFailuresLogged)
+      spdlog::warn("{} from {} not applied: {}{}", entries_[idx].path, sender_name_,
+                   std::strerror(err ? err : EIO),
+                   failures_logged_ == kFailuresLogged
+                       ? " (further failures of this push: not logged)"
+                       : "");
+  }
   need_data_.erase(idx);
 }
 

@@ -158,7 +158,9 @@ class RecvSession {
   std::vector<uint8_t> late_entry_;
   std::vector<wire::Code> codes_;
   std::vector<uint16_t> errs_;
-  uint32_t open_nondir_ = 0;      // received entries (not directories) without a final code
+  uint32_t open_nondir_ = 0;  // received entries (not directories) without a final code
+  static constexpr uint32_t kFailuresLogged = 5;
+  uint32_t failures_logged_ = 0;
   std::set<uint32_t> need_data_;  // regular files waiting for blocks
   std::unordered_map<uint32_t, RecvFile> files_;
   std::unordered_map<std::string, uint32_t> file_idx_;  // for hard links

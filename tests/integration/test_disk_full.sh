@@ -7,7 +7,7 @@ set -u
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
 need_root
 b3=$(node_base 3)
-trap 'cluster_down; mountpoint -q "$b3" && umount "$b3"' EXIT
+trap 'mountpoint -q "$b3" && umount -l "$b3"; cluster_down' EXIT
 cluster_net 3 || exit 1
 mkdir -p "$b3"
 mount -t tmpfs -o size=3m tmpfs "$b3" || exit 1
@@ -24,6 +24,8 @@ head -c 1000000 /dev/urandom >"$b1/small2"
 expect_rc nonzero node_msync 1 -r
 grep -q 'No space left on device node3:big' "$MK_WORK/out" "$MK_WORK/err" && ok "ENOSPC reported for node3:big" \
   || fail "no ENOSPC line: $(cat "$MK_WORK/out" "$MK_WORK/err" | head -3)"
+grep -q 'big from node1 not applied: No space left on device' "$(node_logf 3)" && ok "node 3 logs it" \
+  || fail "node 3's log: $(grep -i warn "$(node_logf 3)" | tail -2)"
 [ ! -e "$b3/big" ] && ok "no big on node 3" || fail "node 3 holds a big of $(stat -c %s "$b3/big") bytes"
 no_temporaries && ok "no temporary left on node 3" || fail "temporaries: $(find "$b3" -name '.*makuo*')"
 cmp -s "$b1/small1" "$b3/small1" && cmp -s "$b1/small2" "$b3/small2" && ok "the files that fit arrived" || fail "small files"
