@@ -278,6 +278,17 @@ int open_flags(Passthrough& fs, int flags) {
   return flags | O_CLOEXEC;
 }
 
+// The daemon holds its exclusive lock for a few system calls; waiting longer than that means
+// someone else holds one (a program writing in the base directory itself), and the write
+// goes on without ours, as it would have before the lock existed.
+void lock_shared_briefly(int fd) {
+  for (int waited_us = 0; flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+       waited_us += 200) {
+    if (waited_us >= 100000) return;
+    usleep(200);
+  }
+}
+
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Passthrough& fs = self(req);
   Inode& i = node(req, ino);
@@ -287,6 +298,11 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+  // Held while open for writing: the daemon does not replace a file being written here (the
+  // local write is the newer one). Taken before the check below, as the daemon holds its
+  // exclusive lock from its checks to its rename (Committer::run): so a writer either has
+  // the lock first, or finds the file replaced.
+  if (writing) lock_shared_briefly(fd);
   struct stat st;
   if (fstat(fd, &st) == 0 && st.st_nlink == 0 && S_ISREG(st.st_mode)) {
     // The kernel's name led to a file the daemon has since replaced: ESTALE makes it look the
@@ -295,9 +311,6 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, ESTALE);
     return;
   }
-  // Held while open for writing: the daemon does not replace a file being written here (the
-  // local write is the newer one), see Committer.
-  if (writing) flock(fd, LOCK_SH | LOCK_NB);
   if ((fi->flags & O_TRUNC) && writing) {
     i.dirty = true;
     kill_setid(fd, req);
@@ -322,13 +335,21 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
   Passthrough& fs = self(req);
   Inode& p = node(req, parent);
-  int fd = openat(p.fd, name, open_flags(fs, fi->flags) | O_CREAT, mode);
-  if (fd < 0) {
-    fuse_reply_err(req, errno);
-    return;
+  int fd;
+  struct stat st;
+  // As in op_open; the daemon may also have put a file under this name since the kernel
+  // looked it up, and replace it again meanwhile: then the name is opened anew.
+  for (int tries = 0;; ++tries) {
+    fd = openat(p.fd, name, open_flags(fs, fi->flags) | O_CREAT, mode);
+    if (fd < 0) {
+      fuse_reply_err(req, errno);
+      return;
+    }
+    lock_shared_briefly(fd);
+    if (tries == 3 || fstat(fd, &st) != 0 || st.st_nlink > 0) break;
+    close(fd);
   }
   fs.set_owner(p.fd, name, fd, req, mode);
-  flock(fd, LOCK_SH | LOCK_NB);
   fuse_entry_param e{};
   if (int err = fs.entry_for(p.fd, name, e)) {
     close(fd);

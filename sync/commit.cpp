@@ -34,15 +34,28 @@ void Committer::run(std::vector<PendingCommit>& batch) {
   for (auto& c : batch) {
     int err = sync_err;
     struct stat st;
-    if (!err && c.unless_newer_than != INT64_MAX &&
-        fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        !S_ISDIR(st.st_mode)) {
-      if (mtime_ns(st) > c.unless_newer_than)
-        err = kNewerHere;
-      else if (S_ISREG(st.st_mode) && open_for_writing(c.dir.get(), c.leaf))
-        err = kBeingWritten;
-      else if (mtime_ns(st) == c.unless_newer_than && stamp_of(st) != c.judged)
-        err = kJudgeAgain;
+    // Held from before the checks until after the rename. A write through a makuofs mount takes
+    // a shared lock and then checks that its file is still linked (fs/passthrough.cpp,
+    // op_open): it either holds the lock first, and its file stays, or waits for this one and
+    // then finds its file replaced, and the kernel opens the new one. Checked and released in
+    // turn, a writer could open between the check and the rename, and write into the
+    // replaced file.
+    Fd held;
+    if (!err && c.unless_newer_than != INT64_MAX) {
+      if (fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISREG(st.st_mode)) {
+        held = Fd(openat(c.dir.get(), c.leaf.c_str(),
+                         O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+        if (held.get() >= 0 && flock(held.get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+          err = kBeingWritten;
+      }
+      if (!err && fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          !S_ISDIR(st.st_mode)) {
+        if (mtime_ns(st) > c.unless_newer_than)
+          err = kNewerHere;
+        else if (mtime_ns(st) == c.unless_newer_than && stamp_of(st) != c.judged)
+          err = kJudgeAgain;
+      }
     }
     struct stat dst;
     bool restore = c.keep_dir_mtime && fstat(c.dir.get(), &dst) == 0;
