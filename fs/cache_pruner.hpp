@@ -5,6 +5,7 @@
 // thread of its own (never a request handler) asks the kernel to drop the names of the least
 // recently looked-up quarter; the kernel then forgets the inodes no one uses.
 #pragma once
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
@@ -26,7 +27,8 @@ class CachePruner {
 
  private:
   void run();
-  void prune();
+  // Asks the kernel to drop enough names to bring `held` entries to the low mark; how many.
+  size_t prune(size_t held);
 
   fuse_session* se_;
   Passthrough& fs_;
@@ -34,6 +36,7 @@ class CachePruner {
   std::mutex mu_;
   std::condition_variable cv_;
   bool wanted_ = false, stop_ = false;
+  std::chrono::steady_clock::time_point last_log_{};
   std::thread thread_;
 };
 
