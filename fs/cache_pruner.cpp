@@ -79,16 +79,14 @@ size_t CachePruner::prune(size_t held) {
   size_t low = high_ - high_ / 4;
   // Reached also when a descriptor could not be opened below the mark (many open files, or
   // another user of the limit): then a quarter goes all the same.
-  size_t n = held > low ? held - low : held / 4;
-  std::vector<std::string> names;
-  names.reserve(n);
-  for (int fd : t.least_recent(n)) {
-    std::string rel;
-    if (fs_.name_of(fd, rel) == Passthrough::Named::kYes && !rel.empty())
-      names.push_back(std::move(rel));
-  }
-  for (auto& rel : names) drop_cached_name(se_, t, rel);
-  return names.size();
+  size_t n = held > low ? held - low : held / 4, asked = 0;
+  std::string rel;
+  for (int fd : t.least_recent(n))
+    if (fs_.name_of(fd, rel) == Passthrough::Named::kYes && !rel.empty()) {
+      drop_cached_name(se_, t, rel);
+      ++asked;
+    }
+  return asked;
 }
 
 }  // namespace makuo::fs

@@ -16,8 +16,8 @@
 
 namespace makuo::fs {
 
-Invalidator::Invalidator(fuse_session* se, InodeTable& inodes, int root_fd, std::string sock_dir)
-    : se_(se), inodes_(inodes), root_fd_(root_fd), dir_(std::move(sock_dir)) {}
+Invalidator::Invalidator(fuse_session* se, InodeTable& inodes, std::string sock_dir)
+    : se_(se), inodes_(inodes), dir_(std::move(sock_dir)) {}
 
 Invalidator::~Invalidator() {
   stop();
@@ -68,7 +68,7 @@ void Invalidator::invalidate(const std::string& rel) {
   struct stat st;
   // The object itself (attributes, and cached pages if it was changed in place) ...
   const char* p = rel.empty() ? "" : rel.c_str();
-  if (fstatat(root_fd_, p, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) == 0)
+  if (fstatat(inodes_.root().fd, p, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) == 0)
     if (uint64_t ino = inodes_.find(st.st_dev, st.st_ino))
       fuse_lowlevel_notify_inval_inode(se_, ino, 0, 0);
   if (rel.empty()) return;

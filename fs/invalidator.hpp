@@ -19,8 +19,8 @@ void drop_cached_name(fuse_session* se, InodeTable& inodes, const std::string& r
 
 class Invalidator {
  public:
-  // root_fd: the base directory (O_PATH); sock_dir: where mounts' sockets live.
-  Invalidator(fuse_session* se, InodeTable& inodes, int root_fd, std::string sock_dir);
+  // sock_dir: where mounts' sockets live.
+  Invalidator(fuse_session* se, InodeTable& inodes, std::string sock_dir);
   ~Invalidator();
   // Binds the socket and starts the thread. 0 or errno.
   int start(uid_t owner, gid_t group);
@@ -33,7 +33,6 @@ class Invalidator {
 
   fuse_session* se_;
   InodeTable& inodes_;
-  int root_fd_;
   std::string dir_, path_;
   int sock_ = -1;
   std::atomic<bool> stop_{false};

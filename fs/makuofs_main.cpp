@@ -341,7 +341,7 @@ int main(int argc, char** argv) {
                  "an extra round trip\n");
   struct stat sst;
   stat(a.state_dir.c_str(), &sst);
-  makuo::fs::Invalidator inval(se, fs.inodes(), fs.inodes().root().fd, a.state_dir + "/notify");
+  makuo::fs::Invalidator inval(se, fs.inodes(), a.state_dir + "/notify");
   if (int e = inval.start(sst.st_uid, sst.st_gid))
     std::fprintf(stderr, "makuofs: warning: no cache invalidation socket: %s\n", std::strerror(e));
   makuo::fs::CachePruner pruner(se, fs, inode_budget(a.max_inodes));

@@ -6,14 +6,14 @@
 //    tree and its tombstones to everyone;
 //  - otherwise, for each joiner, the member with the lowest name among the others pushes its
 //    whole tree and tombstones to that joiner.
-// And a member that failed to take what we pushed it, automatically or in a catch-up (its disk
-// was full, a write was refused, it was dropped from the push while still a member), is caught
-// up again by us after `retry`, then after twice as long while it keeps failing, up to 16
-// times as long: nothing it missed waits for the path's next change.
 // Both are last-writer-wins pushes (wire::kAuto): every receiver keeps what is newer on its side
 // (a later mtime, or a later deletion recorded in its tombstones) and takes the rest, so the
 // newest version of every path wins everywhere, whichever side had it. Unchanged files cost a
 // manifest entry each, no data.
+// A member that failed to take what we pushed it, automatically or in a catch-up (its disk
+// was full, a write was refused, it was dropped from the push while still a member), is caught
+// up again by us after `retry`, then after twice as long while it keeps failing, up to 16
+// times as long: nothing it missed waits for the path's next change.
 #pragma once
 #include <functional>
 #include <map>

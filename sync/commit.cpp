@@ -42,13 +42,11 @@ void Committer::run(std::vector<PendingCommit>& batch) {
     // replaced file.
     Fd held;
     if (!err && c.unless_newer_than != INT64_MAX) {
+      bool written = false;
       if (fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-          S_ISREG(st.st_mode)) {
-        held = Fd(openat(c.dir.get(), c.leaf.c_str(),
-                         O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-        if (held.get() >= 0 && flock(held.get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
-          err = kBeingWritten;
-      }
+          S_ISREG(st.st_mode))
+        held = lock_unless_written(c.dir.get(), c.leaf, written);
+      if (written) err = kBeingWritten;
       if (!err && fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
           !S_ISDIR(st.st_mode)) {
         if (mtime_ns(st) > c.unless_newer_than)

@@ -69,13 +69,20 @@ int ensure_dir(int basefd, std::string_view rel, bool replace_symlink) {
   return cur.release();
 }
 
-bool open_for_writing(int dirfd, std::string_view rel) {
-  int fd = open_beneath(dirfd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return false;
+Fd lock_unless_written(int dirfd, std::string_view rel, bool& being_written) {
+  being_written = false;
+  int fd = open_beneath(dirfd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return {};
   Fd f(fd);
-  bool locked = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  if (!locked) flock(fd, LOCK_UN);
-  return locked;
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return f;
+  being_written = errno == EWOULDBLOCK;
+  return {};
+}
+
+bool open_for_writing(int dirfd, std::string_view rel) {
+  bool written;
+  lock_unless_written(dirfd, rel, written);
+  return written;
 }
 
 int lstat_beneath(int basefd, std::string_view rel, struct stat& st) {

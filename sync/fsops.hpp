@@ -52,8 +52,11 @@ std::optional<wire::Hash128> content_hash_beneath(int basefd, std::string_view r
 // symlink at rel itself is replaced. Returns fd or -errno.
 int ensure_dir(int basefd, std::string_view rel, bool replace_symlink = false);
 
-// Whether rel (beneath dirfd) is open for writing through makuofs, which holds a shared flock
-// on it meanwhile (probed with a non-blocking exclusive one).
+// makuofs holds a shared flock on a file while it is open for writing through the mount.
+// lock_unless_written takes the exclusive one on rel (beneath dirfd) without waiting: the
+// descriptor that holds it, or an empty Fd, with being_written set when a writer has it.
+Fd lock_unless_written(int dirfd, std::string_view rel, bool& being_written);
+// Whether rel is open for writing through makuofs (the lock above, taken and let go).
 bool open_for_writing(int dirfd, std::string_view rel);
 // A file kept open for writing longer than this goes as it is, and again once closed.
 constexpr std::chrono::seconds kWriteHoldMax{30};
