@@ -6,7 +6,13 @@ set -u
 . "$(dirname "$0")/../../scripts/lib/cluster.sh"
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
 need_root
-trap cluster_down EXIT
+frozen=
+thaw_and_release() {  # the section on a frozen file system, should it have failed half-way
+  [ -n "$frozen" ] && fsfreeze -u "$frozen"
+  node_umount 4 2>/dev/null
+  mountpoint -q "$(node_base 4)" && umount -l "$(node_base 4)"
+}
+trap 'thaw_and_release; cluster_down' EXIT
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 plain=$MK_WORK/plain
@@ -218,4 +224,37 @@ PY
 python3 -c 'import os,sys; sys.exit(1 if os.listxattr(sys.argv[1]) else 0)' "$(node_base 2)/f0000" \
   && ok "base file has no xattr" || fail "an xattr reached the base"
 node_umount 2
+
+t_name "a request that waits does not hold up the others"
+# One thread at a time reads the device (fs/request_loop.cpp). One that waits inside a request,
+# here a chmod on a frozen file system, must let another read, or every request behind it
+# waits too. The chmod's names are looked up before, so that it is a request of its own after
+# a quiet spell: the reading thread itself serves it.
+b4=$(node_base 4)
+mkdir -p "$b4"
+if truncate -s 32M "$MK_WORK/frozen.img" && mkfs.ext4 -q -F "$MK_WORK/frozen.img" &&
+  mount -o loop "$MK_WORK/frozen.img" "$b4"; then
+  mkdir "$b4/sub" && echo old >"$b4/seen" && echo f >"$b4/sub/f" && chmod 644 "$b4/sub/f"
+  node_mount 4 || exit 1
+  m4=$(node_mnt 4)
+  stat "$m4/sub/f" >/dev/null
+  fsfreeze -f "$b4" && frozen=$b4
+  chmod 600 "$m4/sub/f" &
+  chmodder=$!
+  waiting_thread() { grep -q '^State:.*D' /proc/"$(node_fs_pid 4)"/task/*/status; }
+  wait_for 10 waiting_thread && ok "the chmod waits inside makuofs" || fail "no makuofs thread waits"
+  cat "$m4/seen" >"$MK_WORK/probe.out" 2>&1 &
+  probe=$!
+  wait_for 10 sh -c "! kill -0 $probe" && [ "$(cat "$MK_WORK/probe.out")" = old ] \
+    && ok "a file read meanwhile" || fail "the read waited behind the chmod"
+  kill -0 "$chmodder" 2>/dev/null && ok "the chmod still waits" || fail "the chmod did not wait"
+  fsfreeze -u "$b4" && frozen=
+  wait "$chmodder" && [ "$(stat -c %a "$b4/sub/f")" = 600 ] && ok "the chmod done after the thaw" \
+    || fail "the chmod after the thaw"
+  wait "$probe"
+  node_umount 4
+  umount "$b4"
+else
+  mk_log "skipped: no loop device here for a file system to freeze"
+fi
 t_finish
