@@ -9,7 +9,8 @@
 # Variants: plain, mount (makuofs defaults: passthrough where the kernel has it, /dev/fuse),
 # mount-uring (the same with FUSE over io_uring: the fuse module's enable_uring is switched on
 # for that variant only and restored after; skipped when the kernel has no such switch),
-# mount-wb (-o writeback). Every variant and run gets
+# mount-wb (-o writeback), mount-spin0 (-o spin=0: libfuse's own loop, where every request
+# wakes a sleeping thread; what fs/request_loop.* buys). Every variant and run gets
 # a freshly made ext4 file system (a loop-mounted image under /var/tmp): ext4's inode allocator
 # slows down after many recent deletions, which would otherwise favour whoever runs first.
 # Needs fio. PASSTHROUGH_HP=/path/to/passthrough_hp adds libfuse's example file system (built
@@ -126,6 +127,8 @@ for r in $(seq 1 "$runs"); do
     uring Y; fresh_fs; mount_fs; measure mount-uring "$W/mnt"; umount_fs; uring "$uring_was"
     grep -q 'io_uring queues' "$W/makuofs.log" || echo "  (makuofs did not set up io_uring queues)" >&2
   fi
+  echo "run $r/$runs: mount -o spin=0" >&2
+  fresh_fs; mount_fs spin=0; measure mount-spin0 "$W/mnt"; umount_fs
   echo "run $r/$runs: mount -o writeback" >&2
   fresh_fs; mount_fs writeback; measure mount-wb "$W/mnt"; umount_fs
   if [ -n "${PASSTHROUGH_HP:-}" ]; then
@@ -145,13 +148,14 @@ echo
 echo "makuofs vs plain directory ($(uname -r), $(nproc) CPUs, fresh ext4 on a loop device per run; median of $runs)"
 echo "seq ${size_mb} MiB; ${files} files; untar of /usr/share/doc = ${docfiles} entries"
 ratio() { [ -n "$1" ] && awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}' || echo -; }
-printf '%-16s %10s %10s %11s %10s %9s %9s %9s\n' workload plain mount mount-uring mount-wb \
-  "mount/pl" "uring/pl" "wb/pl"
+printf '%-16s %9s %9s %9s %11s %9s %9s %9s %9s %9s\n' workload plain mount \
+  mount-spin0 mount-uring mount-wb "mount/pl" "spin0/pl" "uring/pl" "wb/pl"
 for w in seq-write cold-read rand-write-iops create create-py delete untar rm-untar; do
   p=$(echo "${R[$w,plain]}" | median); m=$(echo "${R[$w,mount]}" | median)
+  z=$(echo "${R[$w,mount-spin0]}" | median)
   u=$(echo "${R[$w,mount-uring]:-}" | median); b=$(echo "${R[$w,mount-wb]}" | median)
-  printf '%-16s %10s %10s %11s %10s %9s %9s %9s\n' "$w" "$p" "$m" "${u:--}" "$b" \
-    "$(ratio "$m" "$p")" "$(ratio "$u" "$p")" "$(ratio "$b" "$p")"
+  printf '%-16s %9s %9s %9s %11s %9s %9s %9s %9s %9s\n' "$w" "$p" "$m" "$z" "${u:--}" "$b" \
+    "$(ratio "$m" "$p")" "$(ratio "$z" "$p")" "$(ratio "$u" "$p")" "$(ratio "$b" "$p")"
 done
 echo "(seconds, except rand-write-iops; for throughput and IOPS a ratio above 1 is better, for times below 1)"
 if [ -n "${PASSTHROUGH_HP:-}" ]; then
