@@ -266,6 +266,8 @@ unsigned usable_cpus() {
 
 int serve_requests(fuse_session* se, const LoopConfig& cfg) {
   if (cfg.spin_us == 0 || usable_cpus() < 2) {
+    spdlog::info("requests served by libfuse's loop ({})",
+                 cfg.spin_us == 0 ? "spin=0" : "a single CPU");
     fuse_loop_config* lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(lc, cfg.max_threads);
     int rc = fuse_session_loop_mt(se, lc);
@@ -273,6 +275,8 @@ int serve_requests(fuse_session* se, const LoopConfig& cfg) {
     // After a signal, libfuse returns its number: an end asked for, not a failure.
     return rc == 0 || fuse_session_exited(se) ? 0 : 1;
   }
+  spdlog::info("requests read by one thread at a time, which watches {} us for the next",
+               cfg.spin_us);
   auto* loop = new RequestLoop(se, cfg);
   int rc = loop->run();
   // A thread left inside a request still refers to the loop until the process exits.
