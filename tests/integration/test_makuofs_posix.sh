@@ -232,7 +232,10 @@ t_name "a request that waits does not hold up the others"
 # a quiet spell: the reading thread itself serves it.
 b4=$(node_base 4)
 mkdir -p "$b4"
-if truncate -s 32M "$MK_WORK/frozen.img" && mkfs.ext4 -q -F "$MK_WORK/frozen.img" &&
+if [ "${MK_FUSE_EXPECT:-}" = uring ]; then
+  # Each CPU's queue has one thread, which serves its requests one after the other.
+  mk_log "skipped over io_uring: a request that waits holds up its CPU's queue (makuofs(8), nouring)"
+elif truncate -s 32M "$MK_WORK/frozen.img" && mkfs.ext4 -q -F "$MK_WORK/frozen.img" &&
   mount -o loop "$MK_WORK/frozen.img" "$b4"; then
   mkdir "$b4/sub" && echo old >"$b4/seen" && echo f >"$b4/sub/f" && chmod 644 "$b4/sub/f"
   node_mount 4 || exit 1
