@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -256,13 +257,13 @@ class RequestLoop {
   bool stuck_ = false;
 };
 
-}  // namespace
-
 unsigned usable_cpus() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
   return unsigned(CPU_COUNT(&set));
 }
+
+}  // namespace
 
 int serve_requests(fuse_session* se, const LoopConfig& cfg) {
   if (cfg.spin_us == 0 || usable_cpus() < 2) {

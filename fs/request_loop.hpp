@@ -29,7 +29,4 @@ struct LoopConfig {
 // starts blocks signals, so that they reach the calling thread.
 int serve_requests(fuse_session* se, const LoopConfig& cfg);
 
-// CPUs this process may run on.
-unsigned usable_cpus();
-
 }  // namespace makuo::fs
