@@ -403,7 +403,7 @@ int main(int argc, char** argv) {
     else
       spdlog::warn("io_uring queues not set up ({}): requests go through /dev/fuse", rings.error());
   });
-  int rc = makuo::fs::serve_requests(se, {a.threads, a.spin_us, 2});
+  int rc = makuo::fs::serve_requests(se, {a.threads, a.spin_us});
 
   g_stop = true;
   flusher.join();
