@@ -40,10 +40,12 @@ int stat_of(int fd, struct stat& st) {
   return fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 
-// An open file's handle: our descriptor in the low half, its passthrough backing id (0: none)
-// in the high half.
+// An open file's handle: our descriptor in the low 31 bits, kRegular for an open made by
+// set_handle (which release_handle undoes), its passthrough backing id (0: none) in the high
+// half.
+constexpr uint64_t kRegular = uint64_t(1) << 31;
 int file_fd(const fuse_file_info* fi) {
-  return int(uint32_t(fi->fh));
+  return int(uint32_t(fi->fh) & ~uint32_t(kRegular));
 }
 
 void reply_entry_or_err(fuse_req_t req, int err, const fuse_entry_param& e) {
@@ -322,7 +324,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fi->noflush = true;
   if (writing && S_ISREG(st.st_mode)) fs.record_path(Op::Write, fs.rel_path(i));
   if (S_ISREG(st.st_mode))
-    fs.set_handle(req, fi, fd, i, writing);
+    fs.set_handle(req, fi, fd, i, writing, &st);
   else
     fi->fh = uint64_t(uint32_t(fd));
   if (fuse_reply_open(req, fi) != 0) {
@@ -399,9 +401,7 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  struct stat st;
-  if (fstat(file_fd(fi), &st) == 0 && S_ISREG(st.st_mode))
-    self(req).release_handle(fi, node(req, ino));
+  if (fi->fh & kRegular) self(req).release_handle(fi, node(req, ino));
   close(file_fd(fi));
   self(req).record_written(node(req, ino));  // pages of a mapping written after the last flush
   fuse_reply_err(req, 0);
@@ -751,7 +751,8 @@ void Passthrough::record_written(Inode& i) {
 // stays inherited below a set-group-ID directory.
 void Passthrough::set_owner(int dirfd, const char* name, int fd, fuse_req_t req, mode_t mode) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  if (geteuid() != 0 || (ctx->uid == 0 && ctx->gid == 0)) return;
+  static const bool root = geteuid() == 0;  // makuofs never changes its user
+  if (!root || (ctx->uid == 0 && ctx->gid == 0)) return;
   struct stat pst;
   gid_t g = ctx->gid;
   if (stat_of(dirfd, pst) == 0 && (pst.st_mode & S_ISGID)) g = gid_t(-1);
@@ -770,7 +771,7 @@ void Passthrough::set_owner(int dirfd, const char* name, int fd, fuse_req_t req,
 
 void Passthrough::set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing,
                              const struct stat* known) {
-  fi->fh = uint64_t(uint32_t(fd));
+  fi->fh = uint64_t(uint32_t(fd)) | kRegular;
   if (!passthrough_active()) return;
   std::lock_guard lk(backing_mu_);
   if (!i.backing && !i.plain_opens) {
@@ -781,14 +782,7 @@ void Passthrough::set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& 
     bool setid = (known || fstat(fd, &st) == 0) &&
                  ((st.st_mode & S_ISUID) || ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)));
     if (!(setid && fuse_req_ctx(req)->uid != 0)) {
-      // Readable and writable, so that any later open of the inode can share it; a running
-      // program (ETXTBSY) or a read-only file system leave it read-only, as they would
-      // leave every open.
-      ProcPath pp(i.fd);
-      int bfd = open(pp.s, O_RDWR | O_CLOEXEC);
-      if (bfd < 0) bfd = open(pp.s, O_RDONLY | O_CLOEXEC);
-      int32_t id = bfd < 0 ? -errno : backing_open(bfd);
-      if (bfd >= 0) close(bfd);  // the kernel holds the backing file now
+      int32_t id = register_backing(i.fd);
       if (id > 0) {
         i.backing = id;
       } else if (!backing_refused_.exchange(true)) {
@@ -806,6 +800,26 @@ void Passthrough::set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& 
   reply_with_backing(i.backing);
   // Writes no longer reach us: a file opened for writing counts as written.
   if (writing) i.dirty = true;
+}
+
+int32_t Passthrough::register_backing(int path_fd) {
+  // The kernel opens each passthrough open's backing file anew, with that open's flags, from
+  // the path of the file registered here: so the O_PATH descriptor we hold serves, where the
+  // kernel takes one (6.18 does; it saves an open and a close per first open of an inode).
+  if (!backing_wants_open_.load(std::memory_order_relaxed)) {
+    int32_t id = backing_open(path_fd);
+    if (id != -EBADF) return id;
+    backing_wants_open_ = true;
+  }
+  // Readable and writable, so that any later open of the inode can share it; a running
+  // program (ETXTBSY) or a read-only file system leave it read-only, as they would leave
+  // every open.
+  ProcPath pp(path_fd);
+  int bfd = open(pp.s, O_RDWR | O_CLOEXEC);
+  if (bfd < 0) bfd = open(pp.s, O_RDONLY | O_CLOEXEC);
+  int32_t id = bfd < 0 ? -errno : backing_open(bfd);
+  if (bfd >= 0) close(bfd);  // the kernel holds the backing file now
+  return id;
 }
 
 void Passthrough::release_handle(const fuse_file_info* fi, Inode& i) {

@@ -54,6 +54,9 @@ class Passthrough {
   void release_handle(const fuse_file_info* fi, Inode& i);
 
  private:
+  // A backing id for the file path_fd (O_PATH) names, or -errno.
+  int32_t register_backing(int path_fd);
+
   FsConfig cfg_;
   InodeTable inodes_;
   journal::Writer& journal_;
@@ -61,6 +64,7 @@ class Passthrough {
   std::atomic<int64_t> last_error_log_{0};
   std::mutex backing_mu_;
   std::atomic<bool> backing_refused_{false};
+  std::atomic<bool> backing_wants_open_{false};  // the kernel refused an O_PATH descriptor
 };
 
 }  // namespace makuo::fs
