@@ -7,7 +7,7 @@
 // spin_us before it sleeps in poll(2), so the next request of a busy caller is picked up
 // without a wake-up. The others wait as followers and take over when they can serve in
 // parallel:
-//  - three requests in a row were already queued when the leader came back from the last
+//  - eight requests in a row were already queued when the leader came back from the last
 //    (more callers than one thread keeps up with): the leader hands the reading to a follower
 //    and serves;
 //  - the leader has served one request for longer than stall_ms (a slow disk, a frozen file
