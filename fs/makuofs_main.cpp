@@ -398,8 +398,12 @@ int main(int argc, char** argv) {
       return;
     }
     unsigned cpus = makuo::fs::possible_cpus();
-    if (rings.start(8, makuo::fs::max_payload()) == 0)
-      spdlog::info("requests served on {} io_uring queues, one per CPU", cpus);
+    // Four of a CPU's requests may wait on the base (a frozen file system) before the next waits
+    // behind them.
+    constexpr unsigned kThreadsPerCpu = 4;
+    if (rings.start(kThreadsPerCpu, makuo::fs::max_payload()) == 0)
+      spdlog::info("requests served on {} io_uring queues, one per CPU, {} threads each", cpus,
+                   kThreadsPerCpu);
     else
       spdlog::warn("io_uring queues not set up ({}): requests go through /dev/fuse", rings.error());
   });

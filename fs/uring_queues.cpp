@@ -70,7 +70,8 @@ unsigned possible_cpus() {
   return top + 1;
 }
 
-struct UringQueues::Queue final : ReplySink {
+// One thread serving queue qid from an io_uring of its own, with depth entries registered.
+struct UringQueues::Server final : ReplySink {
   struct Entry {
     UringReqHeader hdr{};
     // Left uninitialised: only the pages a request or reply touches become resident.
@@ -93,7 +94,7 @@ struct UringQueues::Queue final : ReplySink {
   std::thread th;
   std::atomic<uint64_t> served{0};
 
-  ~Queue() {
+  ~Server() {
     if (stopfd >= 0) close(stopfd);
   }
 
@@ -188,7 +189,7 @@ struct UringQueues::Queue final : ReplySink {
     prep_cmd(kCmdCommitAndFetch, idx, commit_id);
   }
 
-  // The queue's thread: registers its entries, then serves until stopped or unmounted.
+  // The thread: registers its entries, then serves until stopped or unmounted.
   void run(unsigned depth, uint32_t payload, std::promise<std::string>& ready) {
     if (cpu_online(qid)) {
       cpu_set_t set;
@@ -265,24 +266,25 @@ UringQueues::~UringQueues() {
   stop();
 }
 
-int UringQueues::start(unsigned depth, uint32_t payload) {
-  unsigned n = possible_cpus();
+int UringQueues::start(unsigned per_cpu, uint32_t payload) {
+  unsigned n = possible_cpus() * per_cpu;
   std::vector<std::promise<std::string>> ready(n);
-  for (unsigned q = 0; q < n; ++q) {
-    auto queue = std::make_unique<Queue>();
-    queue->qid = q;
-    queue->se = se_;
-    queue->devfd = devfd_;
-    queue->stopfd = eventfd(0, EFD_CLOEXEC);
-    if (queue->stopfd < 0) {
+  for (unsigned k = 0; k < n; ++k) {
+    auto server = std::make_unique<Server>();
+    server->qid = k / per_cpu;
+    server->se = se_;
+    server->devfd = devfd_;
+    server->stopfd = eventfd(0, EFD_CLOEXEC);
+    if (server->stopfd < 0) {
       error_ = std::string("eventfd: ") + std::strerror(errno);
       stop();
       return -EMFILE;
     }
-    Queue* raw = queue.get();
-    std::promise<std::string>* r = &ready[q];
-    queue->th = std::thread([raw, depth, payload, r] { raw->run(depth, payload, *r); });
-    queues_.push_back(std::move(queue));
+    Server* raw = server.get();
+    std::promise<std::string>* r = &ready[k];
+    // One entry each: a second would wait behind whatever request its thread is serving.
+    server->th = std::thread([raw, payload, r] { raw->run(1, payload, *r); });
+    servers_.push_back(std::move(server));
   }
   for (auto& r : ready) {
     std::string e = r.get_future().get();
@@ -296,21 +298,21 @@ int UringQueues::start(unsigned depth, uint32_t payload) {
 }
 
 void UringQueues::stop() {
-  for (auto& q : queues_) {
+  for (auto& s : servers_) {
     uint64_t one = 1;
-    if (q->stopfd >= 0) (void)!write(q->stopfd, &one, sizeof one);
+    if (s->stopfd >= 0) (void)!write(s->stopfd, &one, sizeof one);
   }
-  for (auto& q : queues_) {
-    if (q->th.joinable()) q->th.join();
-    if (q->ring_up) io_uring_queue_exit(&q->ring);
-    q->ring_up = false;
+  for (auto& s : servers_) {
+    if (s->th.joinable()) s->th.join();
+    if (s->ring_up) io_uring_queue_exit(&s->ring);
+    s->ring_up = false;
   }
-  queues_.clear();
+  servers_.clear();
 }
 
 uint64_t UringQueues::requests() const {
   uint64_t n = 0;
-  for (auto& q : queues_) n += q->served;
+  for (auto& s : servers_) n += s->served;
   return n;
 }
 
