@@ -806,10 +806,11 @@ int32_t Passthrough::register_backing(int path_fd) {
   // The kernel opens each passthrough open's backing file anew, with that open's flags, from
   // the path of the file registered here: so the O_PATH descriptor we hold serves, where the
   // kernel takes one (6.18 does; it saves an open and a close per first open of an inode).
-  if (!backing_wants_open_.load(std::memory_order_relaxed)) {
+  // Older kernels refuse it (EBADF) and take an open file instead.
+  bool opath = !backing_wants_open_.load(std::memory_order_relaxed);
+  if (opath) {
     int32_t id = backing_open(path_fd);
-    if (id != -EBADF) return id;
-    backing_wants_open_ = true;
+    if (id > 0) return id;
   }
   // Readable and writable, so that any later open of the inode can share it; a running
   // program (ETXTBSY) or a read-only file system leave it read-only, as they would leave
@@ -819,6 +820,7 @@ int32_t Passthrough::register_backing(int path_fd) {
   if (bfd < 0) bfd = open(pp.s, O_RDONLY | O_CLOEXEC);
   int32_t id = bfd < 0 ? -errno : backing_open(bfd);
   if (bfd >= 0) close(bfd);  // the kernel holds the backing file now
+  if (opath && id > 0) backing_wants_open_ = true;
   return id;
 }
 

@@ -64,7 +64,7 @@ class Passthrough {
   std::atomic<int64_t> last_error_log_{0};
   std::mutex backing_mu_;
   std::atomic<bool> backing_refused_{false};
-  std::atomic<bool> backing_wants_open_{false};  // the kernel refused an O_PATH descriptor
+  std::atomic<bool> backing_wants_open_{false};  // an O_PATH descriptor failed, an open did not
 };
 
 }  // namespace makuo::fs
