@@ -324,7 +324,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fi->noflush = true;
   if (writing && S_ISREG(st.st_mode)) fs.record_path(Op::Write, fs.rel_path(i));
   if (S_ISREG(st.st_mode))
-    fs.set_handle(req, fi, fd, i, writing, &st);
+    fs.set_handle(req, fi, fd, i, writing, st);
   else
     fi->fh = uint64_t(uint32_t(fd));
   if (fuse_reply_open(req, fi) != 0) {
@@ -363,7 +363,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Inode& created = fs.inodes().get(e.ino);
   bool regular = S_ISREG(e.attr.st_mode);
   if (regular)
-    fs.set_handle(req, fi, fd, created, (fi->flags & O_ACCMODE) != O_RDONLY, &e.attr);
+    fs.set_handle(req, fi, fd, created, (fi->flags & O_ACCMODE) != O_RDONLY, e.attr);
   else
     fi->fh = uint64_t(uint32_t(fd));
   if (fuse_reply_create(req, &e, fi) != 0) {
@@ -770,17 +770,14 @@ void Passthrough::set_owner(int dirfd, const char* name, int fd, fuse_req_t req,
 }
 
 void Passthrough::set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing,
-                             const struct stat* known) {
+                             const struct stat& st) {
   fi->fh = uint64_t(uint32_t(fd)) | kRegular;
   if (!passthrough_active()) return;
   std::lock_guard lk(backing_mu_);
   if (!i.backing && !i.plain_opens) {
     // A set-ID file written by a user must lose its set-ID bits (see kill_setid): such writes
     // have to come through us.
-    struct stat st;
-    if (known) st = *known;
-    bool setid = (known || fstat(fd, &st) == 0) &&
-                 ((st.st_mode & S_ISUID) || ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)));
+    bool setid = (st.st_mode & S_ISUID) || ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP));
     if (!(setid && fuse_req_ctx(req)->uid != 0)) {
       int32_t id = register_backing(i.fd);
       if (id > 0) {

@@ -44,12 +44,12 @@ class Passthrough {
   void set_owner(int dirfd, const char* name, int fd, fuse_req_t req, mode_t mode);
   int entry_for(int dirfd, const char* name, fuse_entry_param& e);
   // fi->fh for a new open of regular file i through fd: with the inode's passthrough backing id
-  // when it can have one (the reply then hands it to the kernel), else without. known: the
-  // file's attributes, if the caller has them. The backing file is an open of its own: fd
-  // carries the lock that says the file is open for writing, and a backing file lives as
-  // long as the kernel's opens, also after a dead mount closed fd.
+  // when it can have one (the reply then hands it to the kernel), else without. st: the
+  // file's attributes. The backing file is never fd (see register_backing): fd carries the
+  // lock that says the file is open for writing, and a backing file lives as long as the
+  // kernel's opens, also after a dead mount closed fd.
   void set_handle(fuse_req_t req, fuse_file_info* fi, int fd, Inode& i, bool writing,
-                  const struct stat* known = nullptr);
+                  const struct stat& st);
   // An open made by set_handle was released.
   void release_handle(const fuse_file_info* fi, Inode& i);
 

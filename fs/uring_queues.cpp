@@ -44,7 +44,8 @@ struct UringCmdReq {  // struct fuse_uring_cmd_req, in the SQE's command area
   uint8_t padding[6];
 };
 static_assert(sizeof(UringReqHeader) == 288 && sizeof(UringCmdReq) == 24);
-constexpr uint64_t kStopTag = ~uint64_t(0);
+constexpr uint64_t kStopTag = ~uint64_t(0), kEntryTag = 0;
+constexpr unsigned kRingSize = 4;  // the entry's command and the stop read, with room to spare
 
 bool cpu_online(unsigned cpu) {
   if (cpu == 0) return true;
@@ -70,7 +71,8 @@ unsigned possible_cpus() {
   return top + 1;
 }
 
-// One thread serving queue qid from an io_uring of its own, with depth entries registered.
+// One thread serving queue qid from an io_uring of its own, with one entry registered: a second
+// would wait behind whatever request the thread is serving.
 struct UringQueues::Server final : ReplySink {
   struct Entry {
     UringReqHeader hdr{};
@@ -86,7 +88,7 @@ struct UringQueues::Server final : ReplySink {
   int devfd = -1;
   io_uring ring{};
   bool ring_up = false;
-  std::vector<Entry> entries;
+  Entry entry;
   std::vector<char> req;  // a request reassembled as /dev/fuse would have delivered it
   Entry* cur = nullptr;
   int stopfd = -1;
@@ -121,7 +123,8 @@ struct UringQueues::Server final : ReplySink {
     return ssize_t(total);
   }
 
-  // The submission queue has room for every entry and the stop read; a full one is flushed.
+  // The submission queue has room for the entry's command and the stop read; a full one is
+  // flushed.
   io_uring_sqe* next_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring);
     if (!sqe) {
@@ -131,7 +134,7 @@ struct UringQueues::Server final : ReplySink {
     return sqe;
   }
 
-  void prep_cmd(uint32_t op, size_t idx, uint64_t commit_id) {
+  void prep_cmd(uint32_t op, uint64_t commit_id) {
     io_uring_sqe* sqe = next_sqe();
     if (!sqe) return;
     std::memset(static_cast<void*>(sqe), 0, 128);  // SQE128
@@ -139,13 +142,13 @@ struct UringQueues::Server final : ReplySink {
     sqe->fd = devfd;
     sqe->cmd_op = op;
     if (op == kCmdRegister) {
-      sqe->addr = reinterpret_cast<uint64_t>(entries[idx].iov);
+      sqe->addr = reinterpret_cast<uint64_t>(entry.iov);
       sqe->len = 2;
     }
     auto* c = reinterpret_cast<UringCmdReq*>(sqe->cmd);
     c->commit_id = commit_id;
     c->qid = uint16_t(qid);
-    io_uring_sqe_set_data64(sqe, idx);
+    io_uring_sqe_set_data64(sqe, kEntryTag);
   }
 
   void prep_stop_read() {
@@ -155,9 +158,9 @@ struct UringQueues::Server final : ReplySink {
     io_uring_sqe_set_data64(sqe, kStopTag);
   }
 
-  // Hands the request in entry idx to libfuse and queues its commit with the next fetch.
-  void serve(size_t idx) {
-    Entry& e = entries[idx];
+  // Hands the entry's request to libfuse and queues its commit with the next fetch.
+  void serve() {
+    Entry& e = entry;
     fuse_in_header h;
     std::memcpy(&h, e.hdr.in_out, sizeof h);
     uint64_t commit_id = e.hdr.ent.commit_id;
@@ -186,11 +189,11 @@ struct UringQueues::Server final : ReplySink {
       e.hdr.ent.payload_sz = 0;
     }
     ++served;
-    prep_cmd(kCmdCommitAndFetch, idx, commit_id);
+    prep_cmd(kCmdCommitAndFetch, commit_id);
   }
 
-  // The thread: registers its entries, then serves until stopped or unmounted.
-  void run(unsigned depth, uint32_t payload, std::promise<std::string>& ready) {
+  // The thread: registers its entry, then serves until stopped or unmounted.
+  void run(uint32_t payload, std::promise<std::string>& ready) {
     if (cpu_online(qid)) {
       cpu_set_t set;
       CPU_ZERO(&set);
@@ -200,26 +203,22 @@ struct UringQueues::Server final : ReplySink {
     io_uring_params p{};
     p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQE32 | IORING_SETUP_SINGLE_ISSUER |
               IORING_SETUP_DEFER_TASKRUN;
-    int err = io_uring_queue_init_params(depth * 2 + 2, &ring, &p);
+    int err = io_uring_queue_init_params(kRingSize, &ring, &p);
     if (err == -EINVAL) {  // kernels without DEFER_TASKRUN
       p = io_uring_params{};
       p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQE32;
-      err = io_uring_queue_init_params(depth * 2 + 2, &ring, &p);
+      err = io_uring_queue_init_params(kRingSize, &ring, &p);
     }
     if (err < 0) {
       ready.set_value(std::string("io_uring_queue_init: ") + std::strerror(-err));
       return;
     }
     ring_up = true;
-    entries.resize(depth);
-    for (size_t k = 0; k < depth; ++k) {
-      Entry& e = entries[k];
-      e.payload.reset(new char[payload]);
-      e.payload_size = payload;
-      e.iov[0] = {&e.hdr, sizeof e.hdr};
-      e.iov[1] = {e.payload.get(), payload};
-      prep_cmd(kCmdRegister, k, 0);
-    }
+    entry.payload.reset(new char[payload]);
+    entry.payload_size = payload;
+    entry.iov[0] = {&entry.hdr, sizeof entry.hdr};
+    entry.iov[1] = {entry.payload.get(), payload};
+    prep_cmd(kCmdRegister, 0);
     prep_stop_read();
     io_uring_submit(&ring);
     // A refused registration completes at once; an accepted one waits for a request.
@@ -232,9 +231,8 @@ struct UringQueues::Server final : ReplySink {
       return;
     }
     ready.set_value({});
-    size_t live = depth;
-    bool stop = false;
-    while (!stop && live > 0) {
+    bool stop = false, live = true;
+    while (!stop && live) {
       // liburing returns -errno. A signal (a debugger attaching, too) is no reason to stop.
       if (int r = io_uring_submit_and_wait(&ring, 1); r < 0 && r != -EINTR) {
         // Requests made on this CPU would wait forever: stop the mount as a signal would, so
@@ -250,9 +248,9 @@ struct UringQueues::Server final : ReplySink {
         if (tag == kStopTag) {
           stop = true;
         } else if (cqe->res < 0) {
-          --live;  // unmounted (ENOTCONN), cancelled: this entry is done
-        } else if (tag < entries.size()) {
-          serve(size_t(tag));
+          live = false;  // unmounted (ENOTCONN), cancelled: the entry is done
+        } else if (tag == kEntryTag) {
+          serve();
         }
       }
       io_uring_cq_advance(&ring, n);
@@ -282,8 +280,7 @@ int UringQueues::start(unsigned per_cpu, uint32_t payload) {
     }
     Server* raw = server.get();
     std::promise<std::string>* r = &ready[k];
-    // One entry each: a second would wait behind whatever request its thread is serving.
-    server->th = std::thread([raw, payload, r] { raw->run(1, payload, *r); });
+    server->th = std::thread([raw, payload, r] { raw->run(payload, *r); });
     servers_.push_back(std::move(server));
   }
   for (auto& r : ready) {
