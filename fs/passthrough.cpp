@@ -339,12 +339,16 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Inode& p = node(req, parent);
   int fd;
   struct stat st;
-  // As in op_open; the daemon may also have put a file under this name since the kernel
-  // looked it up, and replace it again meanwhile: then the name is opened anew.
+  // The kernel sends CREATE for a name it holds as absent, which the daemon (or a program
+  // in the base) may have filled since. We run as root: a symlink there must not be followed
+  // (to /etc/shadow, say, truncated and handed to the caller); ESTALE makes the kernel look the
+  // name up again and follow it itself, with the caller's rights. O_EXCL stays the caller's.
+  // If the daemon replaces the file before our lock (see op_open), the name is opened anew.
+  int flags = open_flags(fs, fi->flags) | O_CREAT | O_NOFOLLOW | (fi->flags & O_EXCL);
   for (int tries = 0;; ++tries) {
-    fd = openat(p.fd, name, open_flags(fs, fi->flags) | O_CREAT, mode);
+    fd = openat(p.fd, name, flags, mode);
     if (fd < 0) {
-      fuse_reply_err(req, errno);
+      fuse_reply_err(req, errno == ELOOP ? ESTALE : errno);
       return;
     }
     lock_shared_briefly(fd);

@@ -71,6 +71,38 @@ fi
 grep -q '^user create in 1777 dir: ok 100640 65534:65534' "$MK_WORK/mnt-u.out" && ok "owned by the user" || fail "owner"
 grep -q '^user read 0600 root file: EACCES' "$MK_WORK/mnt-u.out" && ok "EACCES enforced" || fail "permissions"
 
+t_name "a name that became a symlink in the base is followed with the caller's rights, not ours"
+# The kernel holds x as absent (just looked up) and sends CREATE for it; meanwhile a symlink
+# was put there in the base (by the daemon, as it applies a change from another server).
+# makuofs runs as root: following it would truncate a root-only file outside the base and
+# give it to the caller.
+mkdir -m 1777 "$mnt/sym" && mkdir -p "$MK_WORK/outside" || fail "setup"
+echo secret >"$MK_WORK/outside/target" && chmod 600 "$MK_WORK/outside/target"
+python3 - "$mnt/sym/x" "$(node_base 1)/sym/x" "$MK_WORK/outside/target" >"$MK_WORK/sym.out" 2>&1 <<'PY'
+import os, sys
+through, base, target = sys.argv[1:]
+try:
+    os.stat(through)  # the kernel now caches x as absent
+except FileNotFoundError:
+    pass
+os.symlink(target, base)
+pid = os.fork()
+if pid == 0:
+    os.setgroups([]); os.setgid(65534); os.setuid(65534)
+    try:
+        os.close(os.open(through, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        print("create: ok")
+    except OSError as e:
+        print("create:", os.strerror(e.errno))
+    os._exit(0)
+os.waitpid(pid, 0)
+PY
+grep -qx 'create: Permission denied' "$MK_WORK/sym.out" && ok "the caller gets EACCES, as on a plain directory" \
+  || fail "$(cat "$MK_WORK/sym.out")"
+[ "$(stat -c '%U %s' "$MK_WORK/outside/target")" = "root 7" ] && ok "the file outside the base is untouched" \
+  || fail "outside the base: $(stat -c '%U %s' "$MK_WORK/outside/target")"
+rm -rf "$mnt/sym"
+
 t_name "real clients: tar -x, rsync -a, git"
 tar -C "$repo" -cf "$MK_WORK/src.tar" --exclude=build --exclude=.git .
 mkdir -p "$plain/tar" "$mnt/tar"
