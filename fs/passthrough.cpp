@@ -764,12 +764,13 @@ void Passthrough::set_owner(int dirfd, const char* name, int fd, fuse_req_t req,
     fchown(fd, ctx->uid, g);
   else
     fchownat(dirfd, name, ctx->uid, g, AT_SYMLINK_NOFOLLOW);
-  // chown clears set-ID bits the caller asked for and may keep on its own file.
+  // chown clears set-ID bits the caller asked for and may keep on its own file. By name, never
+  // through a symlink put there meanwhile: that would make its target set-ID.
   if ((mode & 06000) && !S_ISLNK(mode) && !S_ISDIR(mode)) {
     if (fd >= 0)
       fchmod(fd, mode & 07777);
     else
-      fchmodat(dirfd, name, mode & 07777, 0);
+      fchmodat(dirfd, name, mode & 07777, AT_SYMLINK_NOFOLLOW);
   }
 }
 
