@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,6 +184,20 @@ void kill_setid(int fd, fuse_req_t req) {
 
 // ---- attributes -----------------------------------------------------------------------------
 
+// chmod of what an O_PATH descriptor names. fchmodat2 (6.6) takes the descriptor itself;
+// the path through /proc costs twice as much (3.2-4.2 us against 1.8-2.3 here, and tar chmods
+// every file it writes). A symlink gets EOPNOTSUPP either way. Where fchmodat2 fails and the
+// path does not (ENOSYS before 6.6, a seccomp filter's EPERM), the path serves from then on.
+int chmod_path_fd(int path_fd, mode_t mode) {
+  constexpr long kFchmodat2 = 452;  // one number on every architecture
+  static std::atomic<bool> usable{true};
+  bool tried = usable.load(std::memory_order_relaxed);
+  if (tried && syscall(kFchmodat2, path_fd, "", mode, AT_EMPTY_PATH) == 0) return 0;
+  int r = fchmodat(AT_FDCWD, ProcPath(path_fd).s, mode, 0);
+  if (r == 0 && tried) usable = false;
+  return r;
+}
+
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   struct stat st;
   if (int err = stat_of(node(req, ino).fd, st)) {
@@ -197,8 +212,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
   Inode& i = node(req, ino);
   int res = 0;
   if (valid & FUSE_SET_ATTR_MODE)
-    res = fi ? fchmod(file_fd(fi), attr->st_mode)
-             : fchmodat(AT_FDCWD, ProcPath(i.fd).s, attr->st_mode, 0);
+    res = fi ? fchmod(file_fd(fi), attr->st_mode) : chmod_path_fd(i.fd, attr->st_mode);
   if (res == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
     uid_t u = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : uid_t(-1);
     gid_t g = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : gid_t(-1);
