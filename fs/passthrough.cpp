@@ -353,16 +353,19 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Inode& p = node(req, parent);
   int fd;
   struct stat st;
-  // The kernel sends CREATE for a name it holds as absent, which the daemon (or a program
-  // in the base) may have filled since. We run as root: a symlink there must not be followed
-  // (to /etc/shadow, say, truncated and handed to the caller); ESTALE makes the kernel look the
-  // name up again and follow it itself, with the caller's rights. O_EXCL stays the caller's.
-  // If the daemon replaces the file before our lock (see op_open), the name is opened anew.
-  int flags = open_flags(fs, fi->flags) | O_CREAT | O_NOFOLLOW | (fi->flags & O_EXCL);
+  // The kernel sends CREATE for a name it holds as absent, which the daemon (or a program in
+  // the base) may have filled since. We run as root and hand what we create to the caller: an
+  // existing file opened here would become the caller's (a root-only one, truncated), and a
+  // symlink followed here could name any file outside the base. So we only ever create; for a
+  // name taken meanwhile, ESTALE makes the kernel look it up again and open or follow what is
+  // there itself, with the caller's rights (or answer EEXIST to an O_EXCL caller). If the
+  // daemon replaces our new file before our lock (see op_open), the same happens.
+  bool excl = fi->flags & O_EXCL;
+  int flags = open_flags(fs, fi->flags) | O_CREAT | O_EXCL | O_NOFOLLOW;
   for (int tries = 0;; ++tries) {
     fd = openat(p.fd, name, flags, mode);
     if (fd < 0) {
-      fuse_reply_err(req, errno == ELOOP ? ESTALE : errno);
+      fuse_reply_err(req, errno == EEXIST && !excl ? ESTALE : errno);
       return;
     }
     lock_shared_briefly(fd);

@@ -71,37 +71,46 @@ fi
 grep -q '^user create in 1777 dir: ok 100640 65534:65534' "$MK_WORK/mnt-u.out" && ok "owned by the user" || fail "owner"
 grep -q '^user read 0600 root file: EACCES' "$MK_WORK/mnt-u.out" && ok "EACCES enforced" || fail "permissions"
 
-t_name "a name that became a symlink in the base is followed with the caller's rights, not ours"
-# The kernel holds x as absent (just looked up) and sends CREATE for it; meanwhile a symlink
-# was put there in the base (by the daemon, as it applies a change from another server).
-# makuofs runs as root: following it would truncate a root-only file outside the base and
-# give it to the caller.
-mkdir -m 1777 "$mnt/sym" && mkdir -p "$MK_WORK/outside" || fail "setup"
+t_name "a name filled in the base since the kernel looked it up is opened with the caller's rights"
+# The kernel holds the name as absent (just looked up) and sends CREATE for it; meanwhile the
+# daemon put something there (here root does, in the base). makuofs runs as root and gives
+# what it creates to the caller: it must not open a root-only file for the caller and hand it
+# over, nor follow a symlink to a file outside the base.
+mkdir -m 1777 "$mnt/late" && mkdir -p "$MK_WORK/outside" || fail "setup"
 echo secret >"$MK_WORK/outside/target" && chmod 600 "$MK_WORK/outside/target"
-python3 - "$mnt/sym/x" "$(node_base 1)/sym/x" "$MK_WORK/outside/target" >"$MK_WORK/sym.out" 2>&1 <<'PY'
+python3 - "$mnt/late" "$(node_base 1)/late" "$MK_WORK/outside/target" >"$MK_WORK/late.out" 2>&1 <<'PY'
 import os, sys
-through, base, target = sys.argv[1:]
-try:
-    os.stat(through)  # the kernel now caches x as absent
-except FileNotFoundError:
-    pass
-os.symlink(target, base)
-pid = os.fork()
-if pid == 0:
-    os.setgroups([]); os.setgid(65534); os.setuid(65534)
+mnt, base, target = sys.argv[1:]
+def as_user(path):
+    pid = os.fork()
+    if pid == 0:
+        os.setgroups([]); os.setgid(65534); os.setuid(65534)
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
+            print("ok")
+        except OSError as e:
+            print(os.strerror(e.errno))
+        os._exit(0)
+    os.waitpid(pid, 0)
+for name in ("file", "link"):
     try:
-        os.close(os.open(through, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
-        print("create: ok")
-    except OSError as e:
-        print("create:", os.strerror(e.errno))
-    os._exit(0)
-os.waitpid(pid, 0)
+        os.stat(f"{mnt}/{name}")  # the kernel now caches the name as absent
+    except FileNotFoundError:
+        pass
+with open(f"{base}/file", "w") as f:
+    f.write("root's\n")
+os.symlink(target, f"{base}/link")
+sys.stdout.flush()
+print("file:", end=" ", flush=True); as_user(f"{mnt}/file")
+print("link:", end=" ", flush=True); as_user(f"{mnt}/link")
 PY
-grep -qx 'create: Permission denied' "$MK_WORK/sym.out" && ok "the caller gets EACCES, as on a plain directory" \
-  || fail "$(cat "$MK_WORK/sym.out")"
+grep -qx 'file: Permission denied' "$MK_WORK/late.out" && grep -qx 'link: Permission denied' "$MK_WORK/late.out" \
+  && ok "the caller gets EACCES for both, as on a plain directory" || fail "$(cat "$MK_WORK/late.out")"
+[ "$(stat -c '%U %s' "$(node_base 1)/late/file")" = "root 7" ] && ok "root's file in the base is untouched" \
+  || fail "root's file: $(stat -c '%U %s' "$(node_base 1)/late/file")"
 [ "$(stat -c '%U %s' "$MK_WORK/outside/target")" = "root 7" ] && ok "the file outside the base is untouched" \
   || fail "outside the base: $(stat -c '%U %s' "$MK_WORK/outside/target")"
-rm -rf "$mnt/sym"
+rm -rf "$mnt/late"
 
 t_name "real clients: tar -x, rsync -a, git"
 tar -C "$repo" -cf "$MK_WORK/src.tar" --exclude=build --exclude=.git .
