@@ -361,7 +361,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   // there itself, with the caller's rights (or answer EEXIST to an O_EXCL caller). If the
   // daemon replaces our new file before our lock (see op_open), the same happens.
   bool excl = fi->flags & O_EXCL;
-  int flags = open_flags(fs, fi->flags) | O_CREAT | O_EXCL | O_NOFOLLOW;
+  int flags = open_flags(fs, fi->flags) | O_CREAT | O_EXCL;  // O_EXCL follows no symlink
   for (int tries = 0;; ++tries) {
     fd = openat(p.fd, name, flags, mode);
     if (fd < 0) {
