@@ -191,10 +191,10 @@ void kill_setid(int fd, fuse_req_t req) {
 int chmod_path_fd(int path_fd, mode_t mode) {
   constexpr long kFchmodat2 = 452;  // one number on every architecture
   static std::atomic<bool> usable{true};
-  bool tried = usable.load(std::memory_order_relaxed);
-  if (tried && syscall(kFchmodat2, path_fd, "", mode, AT_EMPTY_PATH) == 0) return 0;
+  bool use2 = usable.load(std::memory_order_relaxed);
+  if (use2 && syscall(kFchmodat2, path_fd, "", mode, AT_EMPTY_PATH) == 0) return 0;
   int r = fchmodat(AT_FDCWD, ProcPath(path_fd).s, mode, 0);
-  if (r == 0 && tried) usable = false;
+  if (r == 0 && use2) usable = false;
   return r;
 }
 

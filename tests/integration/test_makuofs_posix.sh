@@ -100,7 +100,6 @@ for name in ("file", "link"):
 with open(f"{base}/file", "w") as f:
     f.write("root's\n")
 os.symlink(target, f"{base}/link")
-sys.stdout.flush()
 print("file:", end=" ", flush=True); as_user(f"{mnt}/file")
 print("link:", end=" ", flush=True); as_user(f"{mnt}/link")
 PY
