@@ -10,7 +10,6 @@ RUN="$BENCH_WORK/run"                 # pids, logs, cluster state
 
 log()  { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die()  { log "ERROR: $*"; exit 1; }
-now()  { date +%s.%N; }
 
 ns_name()  { echo "${NS_PREFIX}$1"; }
 node_ip()  { echo "${SUBNET}.$(( $1 + 1 ))"; }      # node0 = .1, node i = .(i+1)
