@@ -125,6 +125,10 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
         orphan_ = {};
       }
       it->second->on_manifest(m, now);
+      // Answered chunk by chunk: the sender sends a file's blocks once every receiver said it
+      // needs them, and answering only after the whole drain (a manifest of 1,000 entries
+      // takes ~12 ms to judge here) kept the link idle that long at the start of each push.
+      it->second->flush(now, net_);
       return;
     }
     case wire::Type::Data: {
