@@ -322,6 +322,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   makuo::fs::Passthrough fs({base, a.timeout, a.writeback, a.xattr}, root_fd, journal);
+  if (geteuid() == 0 && !fs.creates_as_caller())
+    spdlog::warn(
+        "cannot keep root's capabilities across a filesystem uid change (no CAP_SETPCAP?): "
+        "directories, nodes and symlinks are created as root and given to the caller by name");
 
   std::string opts = "default_permissions,fsname=" + a.fsname + ",subtype=" + a.subtype;
   for (auto& o : a.fuse_opts) opts += "," + o;

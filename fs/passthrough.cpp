@@ -17,6 +17,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fs/caller_creds.hpp"
 #include "fs/kernel_channel.hpp"
 #include "sync/transport.hpp"
 
@@ -81,18 +82,28 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* f) {
   fuse_reply_none(req);
 }
 
-// Creates name in parent with make(), gives it to the caller, answers with its entry.
+// Creates name in parent with make() as the caller (see caller_creds.hpp), answers with its
+// entry.
 template <class Make>
 void make_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, Op op, Make make) {
   Passthrough& fs = self(req);
   Inode& p = node(req, parent);
-  if (make(p.fd) != 0) {
-    fuse_reply_err(req, errno);
+  int err = 0;
+  if (fs.creates_as_caller()) {
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    AsCaller as(ctx->uid, ctx->gid);
+    if (make(p.fd) != 0) err = errno;
+  } else if (make(p.fd) != 0) {
+    err = errno;
+  } else {
+    fs.set_owner(p.fd, name, -1, req, mode);
+  }
+  if (err) {
+    fuse_reply_err(req, err);
     return;
   }
-  fs.set_owner(p.fd, name, -1, req, mode);
   fuse_entry_param e{};
-  int err = fs.entry_for(p.fd, name, e);
+  err = fs.entry_for(p.fd, name, e);
   fs.record(op, p, name);
   reply_entry_or_err(req, err, e);
 }
@@ -698,7 +709,10 @@ fuse_lowlevel_ops make_ops(bool xattr) {
 }  // namespace
 
 Passthrough::Passthrough(FsConfig cfg, int root_fd, journal::Writer& journal)
-    : cfg_(std::move(cfg)), inodes_(root_fd), journal_(journal) {}
+    : cfg_(std::move(cfg)),
+      inodes_(root_fd),
+      journal_(journal),
+      as_caller_(enable_create_as_caller()) {}
 
 const fuse_lowlevel_ops& Passthrough::ops(bool xattr) {
   static const fuse_lowlevel_ops with = make_ops(true), without = make_ops(false);

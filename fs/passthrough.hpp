@@ -23,6 +23,8 @@ struct FsConfig {
 class Passthrough {
  public:
   // root_fd: O_PATH descriptor of the base directory, opened before the mount covers it.
+  // Construct it in the thread that starts the request threads, before it does (see
+  // enable_create_as_caller).
   Passthrough(FsConfig cfg, int root_fd, journal::Writer& journal);
 
   // Without xattrs the handlers are absent: libfuse answers ENOSYS once, and the kernel then
@@ -31,6 +33,9 @@ class Passthrough {
   InodeTable& inodes() { return inodes_; }
   const FsConfig& config() const { return cfg_; }
   uint64_t journal_errors() const { return journal_errors_; }
+  // Directories, device nodes, FIFOs and symlinks are created with the caller's filesystem uid
+  // and gid (caller_creds.hpp); false: created as root and handed over by name.
+  bool creates_as_caller() const { return as_caller_; }
 
   // The handlers' shared helpers (public so the static trampolines in the .cpp can reach them).
   std::string rel_path(const Inode& i);
@@ -65,6 +70,7 @@ class Passthrough {
   std::mutex backing_mu_;
   std::atomic<bool> backing_refused_{false};
   std::atomic<bool> backing_wants_open_{false};  // an O_PATH descriptor failed, an open did not
+  const bool as_caller_;
 };
 
 }  // namespace makuo::fs

@@ -67,6 +67,13 @@ def user_steps():
     step("user create in 1777 dir", lambda: write("pub/mine", b"mine", mode=0o640))
     step("user mkdir in 1777 dir", lambda: (os.mkdir("pub/mydir", 0o750), desc("pub/mydir"))[1])
     step("user symlink", lambda: (os.symlink("mine", "pub/mylink"), desc("pub/mylink"))[1])
+    step("user mkfifo", lambda: (os.mkfifo("pub/myfifo", 0o640), desc("pub/myfifo"))[1])
+    # grp is root's, 02770, group 4242: the user may write there through a supplementary group
+    # only, and what it creates takes the directory's group (a directory also its set-GID bit)
+    step("user create in setgid dir", lambda: write("grp/f", b"f", mode=0o660))
+    step("user mkdir in setgid dir", lambda: (os.mkdir("grp/d", 0o750), desc("grp/d"))[1])
+    step("user mkfifo in setgid dir", lambda: (os.mkfifo("grp/p", 0o640), desc("grp/p"))[1])
+    step("user symlink in setgid dir", lambda: (os.symlink("f", "grp/l"), desc("grp/l"))[1])
     step("user read 0600 root file", lambda: read("secret"))
     step("user read 0644 root file", lambda: read("public"))
     step("user chmod root file", lambda: os.chmod("public", 0o666))
@@ -253,6 +260,9 @@ def root_steps():
     os.chmod("secret", 0o600)
     write("public", b"public", mode=0o644)
     write("pub/rootfile", b"root's")
+    os.mkdir("grp")
+    os.chown("grp", 0, 4242)
+    os.chmod("grp", 0o2770)
 
 
 def tree():
@@ -271,8 +281,8 @@ def tree():
 os.chdir(root)
 os.umask(0o022)
 if "--as-user" in sys.argv:
-    uid, gid = map(int, sys.argv[sys.argv.index("--as-user") + 1].split(":"))
-    os.setgroups([])
+    uid, gid, *groups = map(int, sys.argv[sys.argv.index("--as-user") + 1].split(":"))
+    os.setgroups(groups)
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     user_steps()

@@ -61,14 +61,17 @@ grep -q '^unlink of an open file: ok \[b.STILL here., 0, \[\], False\]' "$MK_WOR
 grep -q '^path of PATH_MAX-1 bytes: ok \[4095' "$MK_WORK/mnt.out" && ok "4095-byte path" || fail "long path"
 
 t_name "permissions are the base's, and what a user creates is the user's"
-python3 "$here/posix_ops.py" "$plain" --as-user 65534:65534 >"$MK_WORK/plain-u.out" 2>&1
-python3 "$here/posix_ops.py" "$mnt" --as-user 65534:65534 >"$MK_WORK/mnt-u.out" 2>&1
+python3 "$here/posix_ops.py" "$plain" --as-user 65534:65534:4242 >"$MK_WORK/plain-u.out" 2>&1
+python3 "$here/posix_ops.py" "$mnt" --as-user 65534:65534:4242 >"$MK_WORK/mnt-u.out" 2>&1
 if diff "$MK_WORK/plain-u.out" "$MK_WORK/mnt-u.out" >"$MK_WORK/diff"; then
   ok "identical as uid 65534"
 else
   fail "differences:"; head -30 "$MK_WORK/diff" >&2
 fi
 grep -q '^user create in 1777 dir: ok 100640 65534:65534' "$MK_WORK/mnt-u.out" && ok "owned by the user" || fail "owner"
+grep -q '^user mkdir in setgid dir: ok 42750 65534:4242' "$MK_WORK/mnt-u.out" \
+  && ok "a directory made through a supplementary group's right: the user's, the directory's group" \
+  || fail "mkdir in setgid dir: $(grep 'mkdir in setgid' "$MK_WORK/mnt-u.out")"
 grep -q '^user read 0600 root file: EACCES' "$MK_WORK/mnt-u.out" && ok "EACCES enforced" || fail "permissions"
 
 t_name "a name filled in the base since the kernel looked it up is opened with the caller's rights"
@@ -110,6 +113,56 @@ grep -qx 'file: Permission denied' "$MK_WORK/late.out" && grep -qx 'link: Permis
 [ "$(stat -c '%U %s' "$MK_WORK/outside/target")" = "root 7" ] && ok "the file outside the base is untouched" \
   || fail "outside the base: $(stat -c '%U %s' "$MK_WORK/outside/target")"
 rm -rf "$mnt/late"
+
+t_name "what a user makes by name is made the user's, never what another writer put there"
+# mkdirat, mknodat and symlinkat return no descriptor. Were the new object given to the caller
+# by a chown of its name, whatever another writer (here root, in the base) put at that name in
+# between would become the caller's. strace holds makuofs for 300 ms right after each of these
+# calls; meanwhile root moves its own directory, or a link to its 0600 file, onto the name.
+b=$(node_base 1)
+mkdir -m 777 "$mnt/race" && mkdir -m 700 "$b/race/.vdir" && touch "$b/race/.vdir/root-owned" \
+  && echo secret >"$b/race/.victim" && chmod 600 "$b/race/.victim" || fail "setup"
+strace -f -p "$(node_fs_pid 1)" -e trace=mkdirat,mknodat,symlinkat -o "$MK_WORK/strace.out" \
+  -e inject=mkdirat,mknodat,symlinkat:delay_exit=300000 2>"$MK_WORK/strace.err" &
+strace_pid=$!
+# Attached once a creation through the mount shows up delayed in its output.
+t=$((SECONDS + 20)) k=0
+until grep -q 'probe.*DELAYED' "$MK_WORK/strace.out" 2>/dev/null; do
+  [ $SECONDS -lt $t ] || { fail "strace did not attach: $(cat "$MK_WORK/strace.err")"; break; }
+  mkfifo "$mnt/race/.probe$k" 2>/dev/null; k=$((k + 1))
+done
+python3 - "$mnt/race" "$b/race" >"$MK_WORK/race.out" 2>&1 <<'PY'
+import os, sys, time
+mnt, base = sys.argv[1:]
+user = os.fork()
+if user == 0:  # uid 65534, through the mount
+    os.setgroups([]); os.setgid(65534); os.setuid(65534)
+    for n, make in (("d", os.mkdir), ("p", os.mkfifo), ("l", lambda p: os.symlink("x", p))):
+        try:
+            make(f"{mnt}/{n}")
+            print(n, "made")
+        except OSError as e:
+            print(n, os.strerror(e.errno))
+    os._exit(0)
+for n in ("d", "p", "l"):  # root, in the base: as soon as the user's object is there
+    deadline = time.monotonic() + 10
+    while not os.path.lexists(f"{base}/{n}") and time.monotonic() < deadline:
+        pass
+    if n == "d":
+        os.rename(f"{base}/.vdir", f"{base}/d")
+    else:
+        os.link(f"{base}/.victim", f"{base}/.t")
+        os.rename(f"{base}/.t", f"{base}/{n}")
+os.waitpid(user, 0)
+for p in ("d/root-owned", "d", ".victim"):
+    st = os.lstat(f"{base}/{p}")
+    print("victim", p, st.st_uid, st.st_gid)
+PY
+kill "$strace_pid" 2>/dev/null; wait "$strace_pid" 2>/dev/null
+n=$(grep -c '^victim .* 0 0$' "$MK_WORK/race.out")
+[ "$n" = 3 ] && ok "root's directory and file moved onto the names stayed root's" \
+  || fail "race: $(tr '\n' ' ' <"$MK_WORK/race.out")"
+rm -rf "$mnt/race"
 
 t_name "real clients: tar -x, rsync -a, git"
 tar -C "$repo" -cf "$MK_WORK/src.tar" --exclude=build --exclude=.git .
