@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "fs/caller_creds.hpp"
@@ -88,16 +89,13 @@ template <class Make>
 void make_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, Op op, Make make) {
   Passthrough& fs = self(req);
   Inode& p = node(req, parent);
-  int err = 0;
-  if (fs.creates_as_caller()) {
-    const fuse_ctx* ctx = fuse_req_ctx(req);
-    AsCaller as(ctx->uid, ctx->gid);
-    if (make(p.fd) != 0) err = errno;
-  } else if (make(p.fd) != 0) {
-    err = errno;
-  } else {
-    fs.set_owner(p.fd, name, -1, req, mode);
+  int err;
+  {
+    std::optional<AsCaller> as;
+    if (fs.creates_as_caller()) as.emplace(fuse_req_ctx(req)->uid, fuse_req_ctx(req)->gid);
+    err = make(p.fd) != 0 ? errno : 0;
   }
+  if (!err && !fs.creates_as_caller()) fs.set_owner(p.fd, name, -1, req, mode);
   if (err) {
     fuse_reply_err(req, err);
     return;
