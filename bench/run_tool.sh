@@ -20,7 +20,7 @@ g0=$(cg_cpu_us)
 t0=${EPOCHREALTIME/,/.}; tool_push "$n"; rc=$?; t1=${EPOCHREALTIME/,/.}
 g1=$(cg_cpu_us)
 read -r c1 i1 < <(cpu_stat)
-[ -n "$g0" ] && [ -n "$g1" ] && echo "CPUSEC $(python3 -c "print(f'{($g1-$g0)/1e6:.3f}')")"
+[ -n "$g0" ] && [ -n "$g1" ] && echo "CPUSEC $(awk "BEGIN{printf \"%.3f\", ($g1-$g0)/1e6}")"
 echo "CPU $(( c1 > c0 ? 100 * ((c1 - c0) - (i1 - i0)) / (c1 - c0) : 0 ))"
 tool_teardown "$n"   # may print "RSS <peak KiB of our daemons>"
-echo "RESULT $(python3 -c "print(f'{$t1-$t0:.3f}')") $rc"
+echo "RESULT $(awk "BEGIN{printf \"%.3f\", $t1-$t0}") $rc"
