@@ -77,59 +77,63 @@ umount_fs() {
   fspid=
   rm -rf "$W/state/journal"  # the journal of a benchmark is not worth propagating
 }
-# The clock is read by bash itself, t before and t1 right after, and subtracted once both are
-# taken: $(date) forked twice per reading and added 5-7 ms to each plain and mount time here.
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-
 declare -A R
+# timed VARIANT WORKLOAD CMD...: runs CMD, appends its seconds to R[WORKLOAD,VARIANT]. The clock
+# is read by bash itself: $(date) forked twice per reading and added 5-7 ms to each time here.
+timed() {
+  local v=$1 w=$2 t t1
+  shift 2
+  t=${EPOCHREALTIME/,/.}; "$@"; t1=${EPOCHREALTIME/,/.}
+  R[$w,$v]+="$(awk -v a="$t" -v b="$t1" 'BEGIN{printf "%.3f", b-a}') "
+}
+# create_files DIR N os|open: N files of 4 KiB in the new DIR, with os.open/write/close (as tar
+# and cp do) or Python's open() (which also asks isatty(), an ioctl the mount must answer).
+# Prints the loop's own seconds: the interpreter's start (0.06 s, 0.4 s behind a pyenv shim) is
+# neither plain's nor the mount's, and counted from outside it made up two thirds of plain's
+# time and hid most of the ratio.
+create_files() {
+  python3 - "$@" <<'PY'
+import os, sys, time
+d, n, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+t0 = time.perf_counter()
+os.mkdir(d)
+block = b"x" * 4096
+for i in range(n):
+    path = os.path.join(d, "f%05d" % i)
+    if how == "os":
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, block)
+        os.close(fd)
+    else:
+        with open(path, "wb") as f:
+            f.write(block)
+print("%.3f" % (time.perf_counter() - t0))
+PY
+}
+untar_doc() { mkdir "$1/doc" && tar -C "$1/doc" -xf "$W/doc.tar"; }
+
 measure() {  # measure VARIANT DIR: one run of every workload, appended to R[workload,variant]
-  local v=$1 d=$2 t t1
+  local v=$1 d=$2
   rm -rf "${d:?}"/* 2>/dev/null || true
   sync
-  t=${EPOCHREALTIME/,/.}; dd if=/dev/zero of="$d/seq" bs=1M count="$size_mb" conv=fsync status=none; t1=${EPOCHREALTIME/,/.}; R[seq-write,$v]+="$(elapsed "$t" "$t1") "
+  timed "$v" seq-write dd if=/dev/zero of="$d/seq" bs=1M count="$size_mb" conv=fsync status=none
   drop_caches
-  t=${EPOCHREALTIME/,/.}; dd if="$d/seq" of=/dev/null bs=1M status=none; t1=${EPOCHREALTIME/,/.}; R[cold-read,$v]+="$(elapsed "$t" "$t1") "
+  timed "$v" cold-read dd if="$d/seq" of=/dev/null bs=1M status=none
   rm -f "$d/seq"
   fio --name=rw --filename="$d/fio" --size=256M --bs=4k --rw=randwrite --ioengine=psync \
     --runtime="$fio_secs" --time_based --output-format=json >"$W/fio.json" 2>/dev/null
   R[rand-write-iops,$v]+="$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["jobs"][0]["write"]["iops"]))' "$W/fio.json") "
   rm -f "$d/fio"
   sync
-  # The creating loops time themselves: the interpreter's start (0.06 s, 0.4 s behind a pyenv
-  # shim) is neither plain's nor the mount's, and counted from outside it made up two thirds
-  # of plain's time and hid most of the ratio.
-  R[create,$v]+="$(python3 - "$d/many" "$files" <<'PY'
-import os, sys, time
-d, n = sys.argv[1], int(sys.argv[2])
-t0 = time.perf_counter()
-os.mkdir(d)
-block = b"x" * 4096
-for i in range(n):
-    fd = os.open(os.path.join(d, "f%05d" % i), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.write(fd, block)
-    os.close(fd)
-print("%.3f" % (time.perf_counter() - t0))
-PY
-) "
-  t=${EPOCHREALTIME/,/.}; rm -rf "$d/many"; t1=${EPOCHREALTIME/,/.}; R[delete,$v]+="$(elapsed "$t" "$t1") "
+  R[create,$v]+="$(create_files "$d/many" "$files" os) "
+  timed "$v" delete rm -rf "$d/many"
   sync
-  R[create-py,$v]+="$(python3 - "$d/many" "$files" <<'PY'
-import os, sys, time
-d, n = sys.argv[1], int(sys.argv[2])
-t0 = time.perf_counter()
-os.mkdir(d)
-block = b"x" * 4096
-for i in range(n):
-    with open(os.path.join(d, "f%05d" % i), "wb") as f:
-        f.write(block)
-print("%.3f" % (time.perf_counter() - t0))
-PY
-) "
+  R[create-py,$v]+="$(create_files "$d/many" "$files" open) "
   rm -rf "$d/many"
   sync
-  t=${EPOCHREALTIME/,/.}; mkdir "$d/doc" && tar -C "$d/doc" -xf "$W/doc.tar"; t1=${EPOCHREALTIME/,/.}; R[untar,$v]+="$(elapsed "$t" "$t1") "
-  t=${EPOCHREALTIME/,/.}; rm -rf "$d/doc"; t1=${EPOCHREALTIME/,/.}; R[rm-untar,$v]+="$(elapsed "$t" "$t1") "
+  timed "$v" untar untar_doc "$d"
+  timed "$v" rm-untar rm -rf "$d/doc"
 }
 
 for r in $(seq 1 "$runs"); do
