@@ -4,7 +4,9 @@
 # which callers register with `trap cluster_down EXIT`. The bridge and the bridge-side veth ends
 # live in a switch namespace of their own (switch.sh; swx runs a command there).
 # Env: MK_PREFIX (netns prefix, default mk$$), MK_WORK (scratch dir), MK_SUBNET (10.213.x),
-#      MAKUO_BIN (dir holding makuosan and msync), MK_GROUP (multicast group), MK_DAEMON_ARGS.
+#      MAKUO_BIN (dir holding makuosan and msync), MK_GROUP (multicast group), MK_DAEMON_ARGS,
+#      MK_DAEMON_WRAP (a command the daemon runs under, e.g. "faketime -f -1h"),
+#      MK_START_TIMEOUT (seconds a daemon may take to answer its console, default 10).
 : "${MK_PREFIX:=mk$$}"
 : "${MK_WORK:=$(mktemp -d /tmp/makuo-cluster.XXXXXX)}"
 : "${MK_SUBNET:=10.213.$(( $$ % 200 + 20 ))}"
@@ -33,11 +35,11 @@ node_start() {
   mkdir -p "$(node_base "$i")" "$MK_WORK/nodes/$i/state"
   # shellcheck disable=SC2086
   # nsenter execs the daemon, so $! is the daemon itself (node_signal checks its name)
-  nsenter --net="/run/netns/$(node_ns "$i")" "$MAKUO_BIN/makuosan" -n -b "$(node_base "$i")" -U "$(node_sock "$i")" \
+  nsenter --net="/run/netns/$(node_ns "$i")" ${MK_DAEMON_WRAP:-} "$MAKUO_BIN/makuosan" -n -b "$(node_base "$i")" -U "$(node_sock "$i")" \
     -m "$MK_GROUP" --name "$(node_name "$i")" --state-dir "$MK_WORK/nodes/$i/state" \
     ${MK_DAEMON_ARGS:-} >>"$(node_logf "$i")" 2>&1 &
   echo $! > "$MK_WORK/nodes/$i/pid"
-  local t=$((SECONDS + 10))
+  local t=$((SECONDS + ${MK_START_TIMEOUT:-10}))
   until [ -S "$(node_sock "$i")" ] && node_msync "$i" --status >/dev/null 2>&1; do
     if [ $SECONDS -ge $t ]; then mk_log "node $i did not start"; cat "$(node_logf "$i")" >&2; return 1; fi
     kill -0 "$(cat "$MK_WORK/nodes/$i/pid")" 2>/dev/null || { mk_log "node $i died"; cat "$(node_logf "$i")" >&2; return 1; }
@@ -141,6 +143,29 @@ wait_catchup() {
       sleep 0.1
     done
   done
+}
+
+# cluster_quiet N: polls until, on two rounds in a row, no running node of 1..N sends or
+# receives a push, has a recorded change waiting or a catch-up under way, and no node started a
+# push in between: the cluster stopped sending (no echo, no ping-pong). Deadline 30 s.
+cluster_quiet() {
+  local i t=$((SECONDS + 30)) st sig prev="" calm
+  while [ $SECONDS -lt $t ]; do
+    sig="" calm=1
+    for i in $(seq 1 "$1"); do
+      [ -f "$MK_WORK/nodes/$i/pid" ] || continue
+      st=$(node_msync "$i" --status 2>/dev/null) || { calm=0; break; }
+      grep -q '^send op : 0$' <<<"$st" && grep -q '^recv op : 0$' <<<"$st" &&
+        grep -q '^journal   : backlog 0 bytes, 0 path(s) waiting$' <<<"$st" &&
+        grep -q '^catch-up  : idle' <<<"$st" || { calm=0; break; }
+      sig+="$(grep '^sessions:' <<<"$st");"
+    done
+    if [ $calm = 1 ] && [ "$sig" = "$prev" ]; then return 0; fi
+    [ $calm = 1 ] && prev=$sig || prev=""
+    sleep 0.2
+  done
+  mk_log "the cluster did not go quiet"
+  return 1
 }
 
 cluster_net() {  # cluster_net N: namespaces and bridge only (start daemons with node_start)
