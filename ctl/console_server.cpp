@@ -424,6 +424,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     req.root = path;
     req.excludes = excludes_.list();
     bool scan_failed = !sr.errors.empty();
+    if (!a.has('n') && !is_check && cfg.version_push) cfg.version_push(req);
     auto self = shared_from_this();
     SessionSink sink;
     sink.line = [this, self](int level, const std::string& l) {

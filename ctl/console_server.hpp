@@ -30,6 +30,9 @@ struct ConsoleConfig {
   std::vector<std::string> group_names;                    // -g/-G names usable with send -g
   std::function<std::vector<std::string>()> extra_status;  // more "status" lines
   std::function<void(StatusReport&)> extra_report;         // more "status json" facts
+  // Gives an msync push that changes the targets its versions (each entry a new one, on top of
+  // what this node holds; a dsync the version of its deletions), before it starts.
+  std::function<void(SessionRequest&)> version_push;
   TimePoint started{};
 };
 

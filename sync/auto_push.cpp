@@ -29,37 +29,6 @@ AutoPush::AutoPush(AutoPushConfig cfg, Engine& engine, journal::Reader& reader, 
       queue_(cfg_.quiet, cfg_.max_delay),
       settle_until_(now + cfg_.settle) {}
 
-// A deletion is remembered as soon as it is read, not when it is pushed: a catch-up push
-// arriving meanwhile must not bring back what was just deleted here.
-void AutoPush::note_deletion(const journal::Record& r) {
-  if (!cfg_.tombstones) return;
-  using journal::Op;
-  // The version deleted, as far as the index knows it (receivers tell conflicts by it).
-  auto deleted = [&]() -> std::optional<wire::Version> {
-    const IndexEntry* ie = cfg_.index ? cfg_.index->find(r.path) : nullptr;
-    if (!ie || ie->kind == wire::Kind::Dir) return std::nullopt;
-    return ie->version();
-  };
-  switch (r.op) {
-    case Op::Unlink:
-    case Op::Rmdir:
-      cfg_.tombstones->add(r.path, r.time_ns, deleted());
-      break;
-    case Op::Rename:
-      cfg_.tombstones->add(r.path, r.time_ns, deleted());
-      cfg_.tombstones->erase(r.to);
-      break;
-    case Op::Create:
-    case Op::Mkdir:
-    case Op::Symlink:
-    case Op::Link:
-      cfg_.tombstones->erase(r.path);
-      break;
-    default:
-      break;
-  }
-}
-
 void AutoPush::applied(const std::string& path, TimePoint now) {
   Seen s;
   struct stat st;
@@ -74,13 +43,6 @@ void AutoPush::applied(const std::string& path, TimePoint now) {
   }
   echo_[path] = s;
   echo_order_.push_back({now, path});
-  if (cfg_.tombstones) {
-    if (s.absent) {
-      cfg_.tombstones->add(path, realtime_ns());
-    } else {
-      cfg_.tombstones->erase(path);
-    }
-  }
   while (echo_order_.size() > kEchoMax) {
     echo_.erase(echo_order_.front().second);
     echo_order_.pop_front();
@@ -128,8 +90,13 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
   std::vector<wire::Entry> renamed, present, absent;
   std::set<std::string> seen;
   int64_t now_ns = realtime_ns();
+  uint64_t clock = cfg_.clock ? cfg_.clock->tick() : uint64_t(now_ns);
   auto add = [&](std::vector<wire::Entry>& to, wire::Entry e) {
     if (seen.insert(e.path).second) to.push_back(std::move(e));
+  };
+  // The version of e (bumped when it is not what the index recorded); false: nothing to tell.
+  auto versioned = [&](wire::Entry& e) {
+    return !cfg_.index || cfg_.index->note_local(e, cfg_.self, clock, now_ns);
   };
   for (const Change& c : changes) {
     bool forced = forced_.erase(c.path) > 0;
@@ -140,17 +107,21 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
       wire::Entry e;
       e.kind = wire::Kind::Absent;
       e.path = c.path;
-      // When it was deleted: as recorded (or by our receiver), else now.
-      int64_t when = cfg_.tombstones ? cfg_.tombstones->when(c.path) : 0;
-      e.mtime_ns = when ? when : now_ns;
-      if (forced || !is_echo(e)) {
-        if (cfg_.index) cfg_.index->note_local(e, cfg_.self);
-        if (cfg_.tombstones)
-          cfg_.tombstones->add(
-              e.path, e.mtime_ns,
-              e.ancestors.empty() ? std::nullopt : std::optional(e.ancestors.front()));
-        add(absent, std::move(e));
-      }
+      e.mtime_ns = now_ns;
+      if (!(forced || !is_echo(e)) || !versioned(e)) continue;
+      // What was below it went with it (the source of a rename, say): receivers that hold it
+      // and could not take the rename delete it too.
+      if (cfg_.index)
+        for (auto& [p, t] : cfg_.index->tombstones_below(e.path)) {
+          if (p == e.path) continue;
+          wire::Entry b;
+          b.kind = wire::Kind::Absent;
+          b.path = p;
+          b.mtime_ns = t.mtime_ns;
+          b.version = t.version;
+          add(absent, std::move(b));
+        }
+      add(absent, std::move(e));
       continue;
     }
     if (err) {
@@ -160,7 +131,6 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
     }
     bool dir = S_ISDIR(st.st_mode);
     if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, c.path, dir)) continue;
-    if (cfg_.tombstones) cfg_.tombstones->erase(c.path);
     bool renamed_here = !c.from.empty() && (dir || S_ISREG(st.st_mode));
     wire::Entry e = entry_from_stat(st, c.path);
     if (S_ISLNK(st.st_mode)) {
@@ -188,14 +158,16 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
       }
       held_.erase(c.path);
     }
-    if (renamed_here && cfg_.index) cfg_.index->rename_tree(c.from, c.path);
+    // What was at the source (and below it) is at the target now: new versions there, on top
+    // of both histories, and tombstones where it was.
+    if (renamed_here && cfg_.index)
+      cfg_.index->rename_tree(c.from, c.path, cfg_.self, clock, now_ns);
     if (S_ISREG(st.st_mode) && !e.hash && uint64_t(st.st_size) <= kTieHashMax) {
-      // Two nodes can write a path within one mtime tick: the content hash breaks the tie
-      // the same way everywhere (RecvSession::decide). Hashed before the index is told, which
-      // tells a write from the version it replaced by it when both have one size and mtime.
+      // Receivers tell two states of one size and mtime apart by it (a rewrite within one mtime
+      // tick, two concurrent writes), and the index a change of content alone.
       e.hash = content_hash_beneath(cfg_.basefd, c.path);
     }
-    if (cfg_.index) cfg_.index->note_local(e, cfg_.self);
+    if (!versioned(e)) continue;
     if (renamed_here) {
       e.from = c.from;
       add(renamed, std::move(e));
@@ -211,8 +183,7 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
       ScanResult sr = scan(cfg_.basefd, so);
       for (auto& line : sr.errors) spdlog::warn("{}", line);
       for (auto& x : sr.entries) {
-        if (is_echo(x)) continue;
-        if (cfg_.index) cfg_.index->note_local(x, cfg_.self);
+        if (is_echo(x) || !versioned(x)) continue;
         add(present, std::move(x));
       }
     }
@@ -309,7 +280,6 @@ TimePoint AutoPush::run(TimePoint now) {
         spdlog::trace("journal: {} {}{}{}", journal::to_string(r.op), r.path,
                       r.to.empty() ? "" : " -> ", r.to);
       queue_.add(r, now);
-      note_deletion(r);
     }
     stats_.records += recs.size();
     read_pos_ = pos;

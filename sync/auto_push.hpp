@@ -17,8 +17,8 @@
 #include "fs/journal.hpp"
 #include "sync/change_queue.hpp"
 #include "sync/engine.hpp"
+#include "sync/hybrid_clock.hpp"
 #include "sync/paths.hpp"
-#include "sync/tombstones.hpp"
 #include "sync/tree_index.hpp"
 
 namespace makuo {
@@ -33,9 +33,11 @@ struct AutoPushConfig {
   // Wait for pushes we are receiving to finish first (when a change source sees our own
   // writes: inotify), so that a half-received tree is never taken for a local change.
   bool hold_while_receiving = false;
-  Tombstones* tombstones = nullptr;  // deletions pushed or applied here are remembered
-  TreeIndex* index = nullptr;        // versions pushed from here are recorded in it
-  std::string self;                  // this node's name
+  // Every change pushed gets its version here (bumped with clock): the index records it,
+  // deletions as tombstones.
+  TreeIndex* index = nullptr;
+  HybridClock* clock = nullptr;
+  std::string self;  // this node's name
 };
 
 struct AutoPushStats {
@@ -74,7 +76,6 @@ class AutoPush {
     gid_t gid = 0;
   };
   void push(TimePoint now);
-  void note_deletion(const journal::Record& r);
   std::vector<wire::Entry> build(const std::vector<Change>& changes, TimePoint now);
   bool is_echo(const wire::Entry& e);
 

@@ -9,8 +9,7 @@
 #include "sync/fsops.hpp"
 
 namespace makuo {
-CatchUp::CatchUp(CatchUpConfig cfg, Engine& engine, Tombstones& tombs)
-    : cfg_(std::move(cfg)), eng_(engine), tombs_(tombs) {}
+CatchUp::CatchUp(CatchUpConfig cfg, Engine& engine) : cfg_(std::move(cfg)), eng_(engine) {}
 
 void CatchUp::on_member(const Member& m, bool joined, TimePoint now) {
   if (!joined) {
@@ -84,7 +83,12 @@ void CatchUp::compare(const std::vector<Target>& targets, const std::string& why
           !(cfg_.excludes && cfg_.excludes->match(cfg_.base_path, c.path, true)))
         todo.push_back(c);
     if (dir.path.empty()) continue;
-    dir.hash = digest_of(children);
+    std::vector<wire::Entry> tombs;
+    if (cfg_.index) {
+      for (auto& c : children) cfg_.index->annotate(c, "?", UINT64_MAX);  // as dir_digest does
+      tombs = tombstone_entries(*cfg_.index, dir.path);
+    }
+    dir.hash = digest_of(children, tombs);
     req.entries.push_back(std::move(dir));
   }
   req.targets = targets;
@@ -108,40 +112,50 @@ void CatchUp::compare(const std::vector<Target>& targets, const std::string& why
 }
 
 void CatchUp::push(TimePoint now) {
-  std::vector<wire::Entry> entries;
+  std::vector<wire::Entry> entries, absent;
   std::set<std::string> present;
+  uint64_t clock = cfg_.clock ? cfg_.clock->tick() : uint64_t(realtime_ns());
   auto list = [&](const std::string& dir) {
     std::vector<wire::Entry> v;
-    if (dir_children(cfg_.basefd, dir, v) != 0) return;
-    for (auto& e : v) {
-      bool is_dir = e.kind == wire::Kind::Dir;
-      if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, e.path, is_dir)) continue;
-      // Half of a write through the mount: AutoPush sends it when the writer closes it (or
-      // the dead mount's lock goes), from the record of its open. A lock on a file untouched
-      // for longer than AutoPush would hold it is someone else's, not a write in progress.
-      if (e.kind == wire::Kind::File &&
-          realtime_ns() - e.mtime_ns < std::chrono::nanoseconds(kWriteHoldMax).count() &&
-          open_for_writing(cfg_.basefd, e.path))
-        continue;
-      if (cfg_.index) cfg_.index->annotate(e, cfg_.self);
-      if (present.insert(e.path).second) entries.push_back(std::move(e));
+    if (dir_children(cfg_.basefd, dir, v) == 0) {
+      for (auto& e : v) {
+        bool is_dir = e.kind == wire::Kind::Dir;
+        if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, e.path, is_dir)) continue;
+        // Half of a write through the mount: AutoPush sends it when the writer closes it (or
+        // the dead mount's lock goes), from the record of its open. A lock on a file untouched
+        // for longer than AutoPush would hold it is someone else's, not a write in progress.
+        if (e.kind == wire::Kind::File &&
+            realtime_ns() - e.mtime_ns < std::chrono::nanoseconds(kWriteHoldMax).count() &&
+            open_for_writing(cfg_.basefd, e.path))
+          continue;
+        if (cfg_.index) cfg_.index->note_local(e, cfg_.self, clock, realtime_ns());
+        if (present.insert(e.path).second) entries.push_back(std::move(e));
+      }
+    }
+    if (!cfg_.index) return;
+    // What was deleted in it, and below what was deleted in it (a directory's contents).
+    for (auto& t : tombstone_entries(*cfg_.index, dir)) {
+      for (auto& [p, ie] : cfg_.index->tombstones_below(t.path)) {
+        if (!present.insert(p).second) continue;
+        wire::Entry e;
+        e.kind = wire::Kind::Absent;
+        e.path = p;
+        e.mtime_ns = ie.mtime_ns;
+        e.version = ie.version;
+        absent.push_back(std::move(e));
+      }
     }
   };
   list("");
   for (auto& d : differing_) list(d);
   stats_.dirs_differing += differing_.size();
-  size_t ntombs = 0;
-  for (auto& t : tombs_.list(realtime_ns())) {
-    struct stat st;
-    if (present.count(t.path) || lstat_beneath(cfg_.basefd, t.path, st) == 0) continue;
-    wire::Entry e;
-    e.kind = wire::Kind::Absent;
-    e.path = t.path;
-    e.mtime_ns = t.when_ns;
-    if (t.base) e.ancestors.push_back(*t.base);
-    entries.push_back(std::move(e));
-    ++ntombs;
-  }
+  size_t ntombs = absent.size();
+  // Deepest first: a directory goes after what was in it.
+  std::stable_sort(absent.begin(), absent.end(), [](const wire::Entry& a, const wire::Entry& b) {
+    return std::count(a.path.begin(), a.path.end(), '/') >
+           std::count(b.path.begin(), b.path.end(), '/');
+  });
+  for (auto& e : absent) entries.push_back(std::move(e));
   SessionRequest req;
   req.flags = wire::kAuto | wire::kRecursive;
   req.entries = std::move(entries);

@@ -6,10 +6,12 @@
 //    tree and its tombstones to everyone;
 //  - otherwise, for each joiner, the member with the lowest name among the others pushes its
 //    whole tree and tombstones to that joiner.
-// Both are last-writer-wins pushes (wire::kAuto): every receiver keeps what is newer on its side
-// (a later mtime, or a later deletion recorded in its tombstones) and takes the rest, so the
-// newest version of every path wins everywhere, whichever side had it. Unchanged files cost a
-// manifest entry each, no data.
+// Both are versioned pushes (wire::kAuto): every receiver takes what descends from its own
+// version and keeps what its own version descends from (a later write or deletion), and
+// concurrent versions are ordered the same way on every node (receive_judge.hpp), so every path
+// ends with the same version everywhere, whichever side had it. A state on disk the index did
+// not record is a change made here: it is recorded (and bumped) as it is pushed. Unchanged
+// files cost a manifest entry each, no data.
 // A member that failed to take what we pushed it, automatically or in a catch-up (its disk
 // was full, a write was refused, it was dropped from the push while still a member), is caught
 // up again by us after `retry`, then after twice as long while it keeps failing, up to 16
@@ -24,8 +26,8 @@
 #include <vector>
 
 #include "sync/engine.hpp"
+#include "sync/hybrid_clock.hpp"
 #include "sync/paths.hpp"
-#include "sync/tombstones.hpp"
 #include "sync/tree_index.hpp"
 
 namespace makuo {
@@ -34,9 +36,10 @@ struct CatchUpConfig {
   int basefd = -1;
   std::string base_path;
   const Excludes* excludes = nullptr;
-  Duration settle = 2s;              // after the last join before deciding
-  Duration retry = 30s;              // before catching up a member that failed to take a push
-  const TreeIndex* index = nullptr;  // origins, ancestors and hashes of what we push
+  Duration settle = 2s;        // after the last join before deciding
+  Duration retry = 30s;        // before catching up a member that failed to take a push
+  TreeIndex* index = nullptr;  // versions and hashes of what we push, tombstones
+  HybridClock* clock = nullptr;
   std::string self;
 };
 
@@ -47,7 +50,7 @@ struct CatchUpStats {
 
 class CatchUp {
  public:
-  CatchUp(CatchUpConfig cfg, Engine& engine, Tombstones& tombs);
+  CatchUp(CatchUpConfig cfg, Engine& engine);
   void on_member(const Member& m, bool joined, TimePoint now);
   // These members failed to take some of a push of ours (SessionSink::failed_targets).
   void failed(const std::vector<Target>& targets, TimePoint now);
@@ -74,7 +77,6 @@ class CatchUp {
   std::vector<Target> round_failed_;
   CatchUpConfig cfg_;
   Engine& eng_;
-  Tombstones& tombs_;
   std::set<wire::NodeId> joiners_;
   bool alone_ = true;  // no member before the current batch of joins
   TimePoint due_ = TimePoint::max();

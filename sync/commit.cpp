@@ -41,17 +41,17 @@ void Committer::run(std::vector<PendingCommit>& batch) {
     // turn, a writer could open between the check and the rename, and write into the
     // replaced file.
     Fd held;
-    if (!err && c.unless_newer_than != INT64_MAX) {
+    if (!err && c.check_judged) {
       bool written = false;
       if (fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
           S_ISREG(st.st_mode))
         held = lock_unless_written(c.dir.get(), c.leaf, written);
-      if (written) err = kBeingWritten;
-      if (!err && fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-          !S_ISDIR(st.st_mode)) {
-        if (mtime_ns(st) > c.unless_newer_than)
-          err = kNewerHere;
-        else if (mtime_ns(st) == c.unless_newer_than && stamp_of(st) != c.judged)
+      if (written) {
+        err = kBeingWritten;
+      } else {
+        bool there = fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+        // A directory in the way changes with its contents; the push replaces it regardless.
+        if (!(there && S_ISDIR(st.st_mode)) && (there ? stamp_of(st) : FileStamp{}) != c.judged)
           err = kJudgeAgain;
       }
     }
@@ -59,12 +59,10 @@ void Committer::run(std::vector<PendingCommit>& batch) {
     bool restore = c.keep_dir_mtime && fstat(c.dir.get(), &dst) == 0;
     if (!err && !c.keep_as.empty() &&
         fstatat(c.dir.get(), c.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISREG(st.st_mode) && mtime_ns(st) == c.keep_version.mtime_ns &&
-        uint64_t(st.st_size) == c.keep_version.size)
+        S_ISREG(st.st_mode) && stamp_of(st) == c.judged)
       c.kept = linkat(c.dir.get(), c.leaf.c_str(), c.dir.get(), c.keep_as.c_str(), 0) == 0 ||
                (errno == EEXIST && fstatat(c.dir.get(), c.keep_as.c_str(), &st, 0) == 0 &&
-                mtime_ns(st) == c.keep_version.mtime_ns &&
-                uint64_t(st.st_size) == c.keep_version.size);  // kept before
+                st.st_ino == c.judged.ino && st.st_dev == c.judged.dev);  // kept before
     if (!err && renameat(c.dir.get(), c.tmp.c_str(), c.dir.get(), c.leaf.c_str()) != 0) {
       err = errno;
       if (err == EISDIR || err == ENOTEMPTY || err == EEXIST || err == ENOTDIR) {

@@ -24,28 +24,26 @@ struct PendingCommit {
   // temporary is still there and the callback may add the commit again.
   std::function<void(PendingCommit&)> done;
   int err = 0;
-  // Last writer wins: when the target's mtime is later than this at rename time, the
-  // temporary is dropped and err is kNewerHere (a local write raced with the push), or
-  // kBeingWritten while a writer has it open through the mount. When it is the same mtime
-  // and the target is no longer what was judged, err is kJudgeAgain (the tie-break by node
-  // name and content needs the index, which this thread does not touch).
-  int64_t unless_newer_than = INT64_MAX;
+  // Automatic pushes and catch-up: the target must still hold what the receiver judged
+  // (judged) when it is replaced. A write through the mount that has it open makes err
+  // kBeingWritten (its close is recorded and pushed); anything else that changed it since (a
+  // local write, another push's commit) makes err kJudgeAgain, the temporary stays, and the
+  // receiver judges the new state (which needs the index, which this thread does not touch).
+  bool check_judged = false;
   FileStamp judged;
-  // The directory keeps its mtime: under last writer wins a directory's mtime is replicated
-  // state, not a side effect of receiving (the push carries the directory's own mtime).
+  // The directory keeps its mtime: it is replicated state, not a side effect of receiving (the
+  // push carries the directory's own mtime).
   bool keep_dir_mtime = false;
-  // A conflict: the version being replaced is kept as keep_as (a hard link in dir) if it is
-  // still keep_version at rename time; kept tells whether it was.
+  // A conflict: the version being replaced is kept as keep_as (a hard link in dir) if the
+  // target still holds what was judged at rename time; kept tells whether it was.
   std::string keep_as;
-  wire::Version keep_version;
   bool kept = false;
 };
 
 class Committer {
  public:
-  static constexpr int kNewerHere = -1;
-  static constexpr int kBeingWritten = -2;  // open for writing through the mount: it is newer
-  static constexpr int kJudgeAgain = -3;    // a tie with a version that came after the judgement
+  static constexpr int kBeingWritten = -2;  // open for writing through the mount
+  static constexpr int kJudgeAgain = -3;    // the target changed since it was judged
   // threaded: flush in a worker thread; wake is called (from it) when results are ready.
   Committer(int basefd, bool threaded, std::function<void()> wake = {});
   ~Committer();

@@ -7,8 +7,17 @@
 #include "sync/fsops.hpp"
 #include "sync/hash.hpp"
 #include "sync/paths.hpp"
+#include "sync/tree_index.hpp"
 
 namespace makuo {
+namespace {
+
+void add_version(std::string& rec, const PathVersion& v) {
+  rec += ' ' + v.origin;
+  for (auto& d : v.vv.dots()) rec += ' ' + std::to_string(d.node) + ':' + std::to_string(d.counter);
+}
+
+}  // namespace
 
 int dir_children(int basefd, const std::string& rel, std::vector<wire::Entry>& out) {
   int dfd = open_beneath(basefd, rel, O_RDONLY | O_DIRECTORY);
@@ -33,7 +42,8 @@ int dir_children(int basefd, const std::string& rel, std::vector<wire::Entry>& o
   return 0;
 }
 
-wire::Hash128 digest_of(const std::vector<wire::Entry>& children) {
+wire::Hash128 digest_of(const std::vector<wire::Entry>& children,
+                        const std::vector<wire::Entry>& tombstones) {
   Hasher h;
   for (auto& e : children) {
     std::string rec = std::string(leaf_of(e.path)) + '\0' + char(e.kind) + '\0' +
@@ -41,16 +51,43 @@ wire::Hash128 digest_of(const std::vector<wire::Entry>& children) {
                       std::to_string(e.uid) + ':' + std::to_string(e.gid) + ' ' +
                       (e.kind == wire::Kind::Dir ? std::string("-") : std::to_string(e.mtime_ns)) +
                       ' ' + std::to_string(e.kind == wire::Kind::File ? e.size : 0) + ' ' +
-                      std::to_string(e.rdev) + ' ' + e.link + '\n';
+                      std::to_string(e.rdev) + ' ' + e.link;
+    add_version(rec, e.version);
+    rec += '\n';
+    h.update({reinterpret_cast<const uint8_t*>(rec.data()), rec.size()});
+  }
+  for (auto& t : tombstones) {
+    std::string rec = std::string(leaf_of(t.path)) + '\0' + char(wire::Kind::Absent) + '\0';
+    add_version(rec, t.version);
+    rec += '\n';
     h.update({reinterpret_cast<const uint8_t*>(rec.data()), rec.size()});
   }
   return h.digest();
 }
 
-int dir_digest(int basefd, const std::string& rel, wire::Hash128& out) {
+std::vector<wire::Entry> tombstone_entries(const TreeIndex& index, const std::string& rel) {
   std::vector<wire::Entry> v;
+  for (auto& [p, t] : index.tombstones_in(rel)) {
+    wire::Entry e;
+    e.kind = wire::Kind::Absent;
+    e.path = p;
+    e.mtime_ns = t.mtime_ns;
+    e.version = t.version;
+    v.push_back(std::move(e));
+  }
+  return v;
+}
+
+int dir_digest(int basefd, const std::string& rel, const TreeIndex* index, wire::Hash128& out) {
+  std::vector<wire::Entry> v, tombs;
   if (int e = dir_children(basefd, rel, v)) return e;
-  out = digest_of(v);
+  if (index) {
+    // A state the index did not record is a change made here: its version is one nobody else
+    // holds, and the digest differs from every other node's.
+    for (auto& e : v) index->annotate(e, "?", UINT64_MAX);
+    tombs = tombstone_entries(*index, rel);
+  }
+  out = digest_of(v, tombs);
   return 0;
 }
 

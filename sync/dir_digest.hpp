@@ -1,7 +1,8 @@
-// Per-directory digests for catch-up: a directory's digest covers what is directly in it
-// (names, types, sizes, mtimes of non-directories, modes, owners, link targets; not the
-// directories' own mtimes, which concurrent pushes may leave differing). Two nodes with equal
-// digests for a directory hold the same entries in it, so a catch-up lists only the
+// Per-directory digests for catch-up: a directory's digest covers what is directly in it (names,
+// types, sizes, mtimes of non-directories, modes, owners, link targets, and the version of each
+// as the tree index holds it; the tombstones of what was deleted in it; not the directories' own
+// mtimes, which concurrent pushes may leave differing). Two nodes with equal digests for a
+// directory hold the same entries, of the same versions, in it, so a catch-up lists only the
 // directories whose digests differ.
 #pragma once
 #include <string>
@@ -11,12 +12,17 @@
 
 namespace makuo {
 
+class TreeIndex;
+
 // The entries directly in directory rel ("" = the base), as a push carries them (our
-// temporaries left out). 0 or errno.
+// temporaries left out), without versions. 0 or errno.
 int dir_children(int basefd, const std::string& rel, std::vector<wire::Entry>& out);
-// The digest of a directory's entries as dir_children lists them.
-wire::Hash128 digest_of(const std::vector<wire::Entry>& children);
-// dir_children, then digest_of. 0 or errno.
-int dir_digest(int basefd, const std::string& rel, wire::Hash128& out);
+// The digest of a directory's entries (with their versions) and of its tombstones.
+wire::Hash128 digest_of(const std::vector<wire::Entry>& children,
+                        const std::vector<wire::Entry>& tombstones);
+// dir_children, versions and tombstones from index (may be null), then digest_of. 0 or errno.
+int dir_digest(int basefd, const std::string& rel, const TreeIndex* index, wire::Hash128& out);
+// The tombstones directly in directory rel, as Absent entries.
+std::vector<wire::Entry> tombstone_entries(const TreeIndex& index, const std::string& rel);
 
 }  // namespace makuo

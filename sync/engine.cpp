@@ -31,7 +31,8 @@ Engine::~Engine() {
 }
 
 void Engine::announce(wire::Type t, const Endpoint& to) {
-  wire::Announce a{cfg_.name, cfg_.version, 0};
+  wire::Announce a{cfg_.name, cfg_.version, 0, cfg_.clock ? cfg_.clock->wall() : realtime_ns(),
+                   cfg_.clock ? cfg_.clock->last() : 0};
   if (cfg_.recv.readonly) a.flags |= wire::kAnnounceReadOnly;
   if (cfg_.nosend) a.flags |= wire::kAnnounceNoSend;
   wire::Bytes b;
@@ -70,6 +71,18 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
       ++stats_.drop_magic;
     } else if (err == wire::Error::BadVersion) {
       ++stats_.drop_version;
+      // Our magic, another protocol: a makuo of another release. Said once an hour per peer.
+      ++stats_.drop_other_release;
+      auto [it, fresh] = release_warned_.try_emplace(from.addr, now);
+      if (fresh || now - it->second > std::chrono::hours(1)) {
+        it->second = now;
+        if (release_warned_.size() > 1024) release_warned_.clear();
+        spdlog::warn(
+            "{} speaks makuo protocol {} and this node {}: their datagrams are dropped both "
+            "ways. Release 0.2 orders versions, not mtimes, and cannot be mixed with 0.1: "
+            "upgrade every node",
+            from.str(), pkt.size() > 4 ? int(pkt[4]) : -1, int(wire::kVersion));
+      }
     } else {
       ++stats_.drop_malformed;
     }
@@ -87,6 +100,23 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
       if (members_.announce(h.node, a, from, now)) {
         spdlog::info("member {} ({}) joined", a.name, from.str());
         if (member_hook_) member_hook_(*members_.find(h.node), true, now);
+      }
+      if (cfg_.clock) {
+        cfg_.clock->observe(a.clock);
+        int64_t skew = a.wall_ns - cfg_.clock->wall();
+        int64_t max = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.max_skew).count();
+        if (members_.note_skew(h.node, skew, max)) {
+          double secs = double(skew < 0 ? -skew : skew) / 1e9;
+          if (members_.find(h.node)->skewed)
+            spdlog::warn(
+                "clock of {} is {:.1f} s {} ours (more than --max-skew {} s): nothing "
+                "replicated depends on it, but concurrent writes are ordered by clocks; check NTP",
+                a.name, secs, skew < 0 ? "behind" : "ahead of",
+                std::chrono::duration<double>(cfg_.max_skew).count());
+          else
+            spdlog::info("clock of {} is back within --max-skew ({:.3f} s)", a.name,
+                         double(skew) / 1e9);
+        }
       }
       if (h.type == wire::Type::Hello) announce(wire::Type::Heartbeat, from);
       return;

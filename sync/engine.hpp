@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sync/commit.hpp"
+#include "sync/hybrid_clock.hpp"
 #include "sync/membership.hpp"
 #include "sync/recv_session.hpp"
 #include "sync/send_session.hpp"
@@ -25,6 +26,10 @@ struct EngineConfig {
   Duration recv_gc = 60s;      // a receive session whose sender went silent is dropped
   uint64_t rate_bytes = 0;     // -T; 0 = as fast as the socket takes it
   bool commit_thread = false;  // flush commits in a worker thread (the daemon does)
+  // Heartbeats carry our clocks; a member whose wall clock is further than max_skew from ours
+  // is warned about (nothing correct depends on it: versions are not clocks).
+  HybridClock* clock = nullptr;
+  Duration max_skew = 2s;
 };
 
 struct EngineStats {
@@ -32,8 +37,9 @@ struct EngineStats {
   uint64_t drop_truncated = 0, drop_magic = 0, drop_makuosan = 0, drop_version = 0,
            drop_malformed = 0, drop_unknown_session = 0, drop_too_many_sessions = 0;
   uint64_t sessions_sent = 0, sessions_received = 0;
-  uint64_t repair_blocks = 0;  // of finished pushes; repair_blocks() adds the running ones
-  uint64_t coded_repairs = 0;  // of those, coded ones (one repairs several receivers)
+  uint64_t drop_other_release = 0;  // of drop_version: our magic, another protocol version
+  uint64_t repair_blocks = 0;       // of finished pushes; repair_blocks() adds the running ones
+  uint64_t coded_repairs = 0;       // of those, coded ones (one repairs several receivers)
 };
 
 struct SendInfo {
@@ -102,6 +108,7 @@ class Engine {
   uint64_t rate_mark_bytes_ = 0;
   TimePoint rate_hold_{};
   std::function<void(const Member&, bool, TimePoint)> member_hook_;
+  std::map<uint32_t, TimePoint> release_warned_;  // peers of another protocol, by address
   std::map<uint32_t, std::unique_ptr<SendSession>> sending_;
   std::map<std::pair<wire::NodeId, uint32_t>, std::unique_ptr<RecvSession>> receiving_;
   // The last push whose data came before any of its manifest: which one, and how far.

@@ -49,8 +49,10 @@ std::optional<wire::Hash128> content_hash_beneath(int basefd, std::string_view r
 
 // Opens directory rel, creating missing components 0755 and replacing files that stand in the
 // way (as makuosan does). A symlink on the way is refused (-ELOOP); with replace_symlink, a
-// symlink at rel itself is replaced. Returns fd or -errno.
-int ensure_dir(int basefd, std::string_view rel, bool replace_symlink = false);
+// symlink at rel itself is replaced. The directories it made are appended to created (when
+// given). Returns fd or -errno.
+int ensure_dir(int basefd, std::string_view rel, bool replace_symlink = false,
+               std::vector<std::string>* created = nullptr);
 
 // makuofs holds a shared flock on a file while it is open for writing through the mount.
 // lock_unless_written takes the exclusive one on rel (beneath dirfd) without waiting: the

@@ -7,9 +7,12 @@
 namespace makuo {
 namespace {
 
-constexpr uint8_t kHasHash = 1, kHasBase = 2, kHasOrigin = 4;
-constexpr uint32_t kMaxBody =
-    16 + 4 * 4 + 8 + 8 + 2 + wire::kMaxPath + 16 + 1 + 16 * wire::kMaxAncestors + 1 + 255 + 8;
+constexpr uint8_t kHasHash = 1, kHasVersion = 8;
+// Release 0.1's flags: the versions a file replaced (mtime and size each) and its writer.
+constexpr uint8_t kV1HasBase = 2, kV1HasOrigin = 4;
+constexpr size_t kV1MaxAncestors = 4;
+constexpr uint32_t kMaxBody = 1 + 2 + wire::kMaxPath + 1 + 1 + 3 * 4 + 8 + 8 + 16 + 1 + 255 + 1 +
+                              16 * VersionVector::kMaxDots;
 
 void put(std::vector<uint8_t>& out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(uint8_t(v >> (8 * i)));
@@ -55,26 +58,25 @@ void encode_index_record(std::vector<uint8_t>& out, const IndexRecord& r) {
   }
   if (r.op == IndexRecord::Op::Put) {
     const IndexEntry& e = r.entry;
-    size_t olen = std::min<size_t>(e.origin.size(), 255);
+    bool versioned = !e.version.vv.empty() && !e.version.origin.empty();
     put(b, uint8_t(e.kind), 1);
-    size_t na = std::min(e.ancestors.size(), wire::kMaxAncestors);
-    put(b, (e.hash ? kHasHash : 0) | (na ? kHasBase : 0) | (olen ? kHasOrigin : 0), 1);
+    put(b, (e.hash ? kHasHash : 0) | (versioned ? kHasVersion : 0), 1);
     put(b, e.mode, 4);
     put(b, e.uid, 4);
     put(b, e.gid, 4);
     put(b, e.size, 8);
     put(b, uint64_t(e.mtime_ns), 8);
     if (e.hash) b.insert(b.end(), e.hash->begin(), e.hash->end());
-    if (na) {
-      put(b, na, 1);
-      for (size_t i = 0; i < na; ++i) {
-        put(b, uint64_t(e.ancestors[i].mtime_ns), 8);
-        put(b, e.ancestors[i].size, 8);
-      }
-    }
-    if (olen) {
+    if (versioned) {
+      size_t olen = std::min<size_t>(e.version.origin.size(), 255);
       put(b, olen, 1);
-      b.insert(b.end(), e.origin.begin(), e.origin.begin() + long(olen));
+      b.insert(b.end(), e.version.origin.begin(), e.version.origin.begin() + long(olen));
+      size_t n = std::min(e.version.vv.size(), VersionVector::kMaxDots);
+      put(b, n, 1);
+      for (size_t i = 0; i < n; ++i) {
+        put(b, e.version.vv.dots()[i].node, 8);
+        put(b, e.version.vv.dots()[i].counter, 8);
+      }
     }
   }
   put(out, b.size(), 4);
@@ -82,7 +84,8 @@ void encode_index_record(std::vector<uint8_t>& out, const IndexRecord& r) {
   put(out, XXH3_64bits(b.data(), b.size()), 8);
 }
 
-IndexDecode decode_index_record(std::span<const uint8_t> in, IndexRecord& r, size_t& used) {
+IndexDecode decode_index_record(std::span<const uint8_t> in, IndexRecord& r, size_t& used,
+                                bool v1) {
   Cursor c{in};
   uint64_t len = c.get(4);
   if (!c.ok) return IndexDecode::Truncated;
@@ -94,7 +97,7 @@ IndexDecode decode_index_record(std::span<const uint8_t> in, IndexRecord& r, siz
   Cursor b{body};
   r = IndexRecord{};
   uint8_t op = uint8_t(b.get(1));
-  if (op < 1 || op > 3) return IndexDecode::Corrupt;
+  if (op < 1 || op > (v1 ? 3 : 4)) return IndexDecode::Corrupt;
   r.op = IndexRecord::Op(op);
   if (r.op == IndexRecord::Op::Stamp) {
     r.stamp_ns = int64_t(b.get(8));
@@ -105,11 +108,13 @@ IndexDecode decode_index_record(std::span<const uint8_t> in, IndexRecord& r, siz
   if (r.op == IndexRecord::Op::Put) {
     IndexEntry& e = r.entry;
     uint8_t k = uint8_t(b.get(1));
-    if (k < uint8_t(wire::Kind::File) || k >= uint8_t(wire::Kind::Absent))
+    if (k < uint8_t(wire::Kind::File) || k > uint8_t(wire::Kind::Absent) ||
+        (v1 && k == uint8_t(wire::Kind::Absent)))
       return IndexDecode::Corrupt;
     e.kind = wire::Kind(k);
     uint8_t f = uint8_t(b.get(1));
-    if (f & ~(kHasHash | kHasBase | kHasOrigin)) return IndexDecode::Corrupt;
+    uint8_t known = v1 ? kHasHash | kV1HasBase | kV1HasOrigin : kHasHash | kHasVersion;
+    if (f & ~known) return IndexDecode::Corrupt;
     e.mode = uint32_t(b.get(4));
     e.uid = uint32_t(b.get(4));
     e.gid = uint32_t(b.get(4));
@@ -120,19 +125,27 @@ IndexDecode decode_index_record(std::span<const uint8_t> in, IndexRecord& r, siz
       for (auto& x : h) x = uint8_t(b.get(1));
       e.hash = h;
     }
-    if (f & kHasBase) {
-      size_t n = size_t(b.get(1));
-      if (n == 0 || n > wire::kMaxAncestors) return IndexDecode::Corrupt;
-      for (size_t i = 0; i < n; ++i) {
-        wire::Version v;
-        v.mtime_ns = int64_t(b.get(8));
-        v.size = b.get(8);
-        e.ancestors.push_back(v);
+    if (v1) {
+      if (f & kV1HasBase) {
+        size_t n = size_t(b.get(1));
+        if (n == 0 || n > kV1MaxAncestors) return IndexDecode::Corrupt;
+        b.str(16 * n);
       }
-    }
-    if (f & kHasOrigin) {
-      e.origin = b.str(size_t(b.get(1)));
-      if (e.origin.empty()) return IndexDecode::Corrupt;
+      if ((f & kV1HasOrigin) && b.str(size_t(b.get(1))).empty()) return IndexDecode::Corrupt;
+    } else if (f & kHasVersion) {
+      e.version.origin = b.str(size_t(b.get(1)));
+      size_t n = size_t(b.get(1));
+      if (e.version.origin.empty() || n == 0 || n > VersionVector::kMaxDots)
+        return IndexDecode::Corrupt;
+      std::vector<Dot> dots(n);
+      for (size_t i = 0; i < n; ++i) {
+        dots[i].node = b.get(8);
+        dots[i].counter = b.get(8);
+        if (dots[i].counter == 0 || (i > 0 && dots[i].node <= dots[i - 1].node))
+          return IndexDecode::Corrupt;
+      }
+      e.version.vv = VersionVector(std::move(dots));
+      if (e.version.vv.get(node_key(e.version.origin)) == 0) return IndexDecode::Corrupt;
     }
     if (e.mode > 07777) return IndexDecode::Corrupt;
   }

@@ -26,12 +26,12 @@
 #include "sync/crypto.hpp"
 #include "sync/engine.hpp"
 #include "sync/fsops.hpp"
+#include "sync/hybrid_clock.hpp"
 #include "sync/mount_notify.hpp"
 #include "sync/options.hpp"
 #include "sync/paths.hpp"
 #include "sync/rescan.hpp"
 #include "sync/sd_notify.hpp"
-#include "sync/tombstones.hpp"
 #include "sync/tree_index.hpp"
 #include "sync/udp_node.hpp"
 #include "sync/version.hpp"
@@ -209,8 +209,7 @@ int main(int argc, char** argv) {
   }
   int state_fd = open(state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (state_fd < 0) die("state directory " + state_dir + ": " + strerror(errno));
-  Tombstones tombs(state_fd, "tombstones", int64_t(o.tombstone_days) * 86400 * 1000000000LL);
-  if (int e = tombs.load()) die("tombstones in " + state_dir + ": " + strerror(e));
+  int64_t keep_tombs_ns = int64_t(o.tombstone_days) * 86400 * 1000000000LL;
   // When this server last had company: away longer than the tombstones are kept, deletions
   // made meanwhile are forgotten, and files deleted elsewhere may come back with our catch-up.
   int64_t last_contact = 0, contact_saved = 0;
@@ -219,7 +218,7 @@ int main(int argc, char** argv) {
     if (read(fd, buf, sizeof buf - 1) > 0) last_contact = strtoll(buf, nullptr, 10);
     close(fd);
   }
-  if (last_contact && realtime_ns() - last_contact > tombs.keep_ns())
+  if (last_contact && realtime_ns() - last_contact > keep_tombs_ns)
     spdlog::warn(
         "this server had no contact with the cluster for {} days, longer than "
         "--tombstone-days {}: deletions made meanwhile are not known here, and files "
@@ -238,15 +237,23 @@ int main(int argc, char** argv) {
   };
   Excludes excludes;
   for (auto& x : o.excludes) excludes.add(x);
-  // The tree index, brought in line with what changed on disk while we were not running.
+  // The tree index, brought in line with what changed on disk while we were not running, and
+  // the clock that versions changes made here: past every version the index holds.
   TreeIndex index(state_fd, "index");
+  HybridClock hlc(realtime_ns);
   {
     std::vector<std::string> warnings;
     if (int e = index.load(warnings, state_uid, state_gid))
       die("tree index in " + state_dir + ": " + strerror(e));
     for (auto& w : warnings) spdlog::warn("{}", w);
+    if (index.upgraded())
+      spdlog::info(
+          "tree index of release 0.1 read: its paths start with no version (\"no change seen "
+          "yet\"); every change from now on is versioned");
+    if (int e = import_legacy_tombstones(state_fd, "tombstones", index, o.name))
+      spdlog::warn("tombstones of release 0.1 in {}: {}", state_dir, strerror(e));
     auto t0 = Clock::now();
-    RescanStats rs = rescan(basefd, base, &excludes, index, tombs, o.name, index.stamp_ns());
+    RescanStats rs = rescan(basefd, base, &excludes, index, o.name, index.stamp_ns());
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
     if (index.fresh())
       spdlog::info("tree index: {} entries indexed in {} ms (first run)", rs.entries, ms);
@@ -255,7 +262,9 @@ int main(int argc, char** argv) {
           "tree index: {} entries checked in {} ms; since we stopped {} added, {} changed, {} "
           "deleted here (tombstoned), {} gone without a sign of deletion",
           rs.entries, ms, rs.added, rs.changed, rs.deleted, rs.forgotten);
+    index.expire(realtime_ns(), keep_tombs_ns);
     if (int e = index.flush(realtime_ns(), true)) die("tree index: " + std::string(strerror(e)));
+    hlc.raise_to(index.max_clock());
   }
   std::unique_ptr<AutoPush> autopush;
   std::unique_ptr<MountNotifier> notifier;
@@ -302,8 +311,10 @@ int main(int argc, char** argv) {
   ec.tuning.target_timeout = std::chrono::seconds(o.target_timeout);
   ec.rate_bytes = uint64_t(o.rate_mbps * 1e6 / 8);
   ec.commit_thread = true;
-  ec.recv.deleted_at = [&](const std::string& path) { return tombs.when(path); };
+  ec.clock = &hlc;
+  ec.max_skew = std::chrono::milliseconds(int64_t(o.max_skew_s * 1000));
   ec.recv.index = &index;
+  ec.recv.clock = &hlc;
   ec.recv.self = o.name;
   ec.recv.keep_conflicts = o.keep_conflicts;
   ec.recv.on_conflict_copy = [&](const std::string& path) {
@@ -331,6 +342,16 @@ int main(int argc, char** argv) {
   cc.nosend = o.nosend;
   if (o.owner_match) cc.owner_only = ids.uid ? *ids.uid : geteuid();
   cc.group_names = o.groups;
+  // An msync push is a change made here: a new version of every path it sends, on top of ours
+  // (the receivers merge it with theirs), and of every deletion it makes.
+  cc.version_push = [&](SessionRequest& req) {
+    uint64_t now = hlc.tick();
+    if (req.flags & wire::kDsync) {
+      req.deletion = bump({}, o.name, now);
+      return;
+    }
+    for (auto& e : req.entries) index.stamp_push(e, o.name, now);
+  };
   std::unique_ptr<Watcher> watcher;
   cc.started = Clock::now();
   CatchUp* catchup_ptr = nullptr;
@@ -345,11 +366,20 @@ int main(int argc, char** argv) {
       r.add("makuo_catchup_deleted_total", "Deletions applied on members by catch-up",
             double(c.deleted));
       r.add("makuo_tombstones", "Deletions remembered for members that were away",
-            double(tombs.size()), false);
+            double(index.tombstones_size()), false);
       r.add("makuo_index_entries", "Paths in the tree index", double(index.size()), false);
       r.add("makuo_conflicts_total",
             "Versions written here that lost to concurrent writes elsewhere",
             double(engine_ptr->recv_stats().conflicts));
+      for (auto& m : engine_ptr->members().sorted())
+        r.add("makuo_clock_skew_seconds",
+              "A member's wall clock minus ours, from its last heartbeat",
+              double(m.clock_skew_ns) / 1e9, false, "member", m.name);
+      r.add("makuo_clock_skewed_members",
+            "Members whose clock is further than --max-skew from ours",
+            double(std::ranges::count_if(engine_ptr->members().sorted(),
+                                         [](const Member& m) { return m.skewed; })),
+            false);
     }
     if (autopush) {
       auto& a = autopush->stats();
@@ -383,11 +413,27 @@ int main(int argc, char** argv) {
       auto& c = catchup_ptr->stats();
       v.push_back("catch-up  : " + catchup_ptr->state() + "; " + std::to_string(c.rounds) +
                   " rounds, " + std::to_string(c.updated) + " updated, " +
-                  std::to_string(c.deleted) + " deleted, " + std::to_string(tombs.size()) +
-                  " tombstones");
+                  std::to_string(c.deleted) + " deleted, " +
+                  std::to_string(index.tombstones_size()) + " tombstones");
       v.push_back("index     : " + std::to_string(index.size()) + " entries; " +
                   std::to_string(engine_ptr->recv_stats().conflicts) + " conflicts lost here" +
                   (o.keep_conflicts ? " (kept)" : ""));
+    }
+    if (engine_ptr) {
+      std::string skewed;
+      for (auto& m : engine_ptr->members().sorted()) {
+        if (!m.skewed) continue;
+        char b[64];
+        double secs = double(m.clock_skew_ns) / 1e9;
+        snprintf(b, sizeof b, " is %.1f s %s", secs < 0 ? -secs : secs,
+                 secs < 0 ? "behind" : "ahead");
+        skewed += (skewed.empty() ? "" : ", ") + m.name + b;
+      }
+      char lim[32];
+      snprintf(lim, sizeof lim, "%g s", o.max_skew_s);
+      v.push_back("clock     : " + (skewed.empty()
+                                        ? "every member within --max-skew " + std::string(lim)
+                                        : skewed + " (beyond --max-skew " + lim + ")"));
     }
     if (watcher) {
       auto& w = watcher->stats();
@@ -500,8 +546,8 @@ int main(int argc, char** argv) {
   ac.quiet = std::chrono::milliseconds(o.quiet_ms);
   ac.max_delay = std::chrono::milliseconds(o.quiet_ms * 10);
   ac.hold_while_receiving = o.watch;
-  ac.tombstones = &tombs;
   ac.index = &index;
+  ac.clock = &hlc;
   ac.self = o.name;
   autopush = std::make_unique<AutoPush>(ac, engine, *reader, Clock::now());
   spdlog::info("change journal {}/journal: {} bytes to propagate", state_dir, reader->backlog());
@@ -538,16 +584,17 @@ int main(int argc, char** argv) {
   cuc.base_path = base;
   cuc.excludes = &excludes;
   cuc.index = &index;
+  cuc.clock = &hlc;
   cuc.self = o.name;
   cuc.retry = std::chrono::seconds(o.retry_secs);
-  CatchUp catchup(cuc, engine, tombs);
+  CatchUp catchup(cuc, engine);
   boost::asio::steady_timer catchup_timer(io);
   std::function<void()> run_catchup = [&] {
     TimePoint now = Clock::now();
     TimePoint next = std::min(catchup.run(now), now + 1s);
     if (catchup.take_started()) node->poke();
     int64_t rt = realtime_ns();
-    if (int e = tombs.save(rt)) spdlog::warn("tombstones: {}", strerror(e));
+    index.expire(rt, keep_tombs_ns);
     if (int e = index.flush(rt)) spdlog::warn("tree index: {}", strerror(e));
     if (engine.members().size() > 0) save_contact(rt);
     catchup_timer.expires_at(next);

@@ -29,6 +29,17 @@ void Membership::touch(wire::NodeId id, TimePoint now) {
   if (auto it = members_.find(id); it != members_.end()) it->second.last_seen = now;
 }
 
+bool Membership::note_skew(wire::NodeId id, int64_t skew_ns, int64_t max_skew_ns) {
+  auto it = members_.find(id);
+  if (it == members_.end()) return false;
+  Member& m = it->second;
+  m.clock_skew_ns = skew_ns;
+  bool beyond = skew_ns > max_skew_ns || -skew_ns > max_skew_ns;
+  if (beyond == m.skewed) return false;
+  m.skewed = beyond;
+  return true;
+}
+
 bool Membership::remove(wire::NodeId id) {
   return members_.erase(id) > 0;
 }

@@ -17,6 +17,8 @@ struct Member {
   uint16_t flags = 0;
   Endpoint ep;
   TimePoint last_seen{};
+  int64_t clock_skew_ns = 0;  // its wall clock minus ours, as its last announcement showed
+  bool skewed = false;        // beyond --max-skew (warned once, until it is back)
 };
 
 class Membership {
@@ -26,6 +28,8 @@ class Membership {
   bool announce(wire::NodeId id, const wire::Announce& a, Endpoint from, TimePoint now);
   void touch(wire::NodeId id, TimePoint now);
   bool remove(wire::NodeId id);
+  // Records id's clock skew; true when it crossed max_skew (either way) with this one.
+  bool note_skew(wire::NodeId id, int64_t skew_ns, int64_t max_skew_ns);
   std::vector<Member> expire(TimePoint now);
   const Member* find(wire::NodeId id) const;
   const Member* find_by_name(const std::string& name) const;

@@ -66,6 +66,8 @@ void print_daemon_usage(FILE* out) {
           "  --keep-conflicts # a version written here that loses to a concurrent write\n"
           "                   # elsewhere is kept as NAME.makuo-conflict-NODE-TIME (and\n"
           "                   # replicated); without it the loss is only logged\n"
+          "  --max-skew SEC   # warn when a member's clock is further than SEC from ours\n"
+          "                   # (default 2; versions never depend on clocks)\n"
           "  --metrics-file PATH # write the counters in Prometheus text format to PATH\n"
           "                   # every 5 s (atomically; node_exporter textfile collector)\n"
           "  --mtu BYTES      # path MTU; data blocks are sized to fit it (default: 1500)\n"
@@ -142,7 +144,8 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
     kTombstoneDays,
     kKeepConflicts,
     kNoCatchUp,
-    kRetry
+    kRetry,
+    kMaxSkew
   };
   static const option longs[] = {{"chroot", no_argument, nullptr, 'c'},
                                  {"core", no_argument, nullptr, 'C'},
@@ -161,6 +164,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
                                  {"keep-conflicts", no_argument, nullptr, kKeepConflicts},
                                  {"no-catch-up", no_argument, nullptr, kNoCatchUp},
                                  {"retry", required_argument, nullptr, kRetry},
+                                 {"max-skew", required_argument, nullptr, kMaxSkew},
                                  {nullptr, 0, nullptr, 0}};
   opterr = 0;
   optind = 1;
@@ -295,6 +299,13 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         if (!to_int(optarg, 1, 86400, v)) return bad("--retry", optarg);
         o.retry_secs = int(v);
         break;
+      case kMaxSkew: {
+        char* end = nullptr;
+        double d = strtod(optarg, &end);
+        if (!*optarg || *end || !(d > 0 && d <= 86400)) return bad("--max-skew", optarg);
+        o.max_skew_s = d;
+        break;
+      }
       case kMetrics:
         if (!*optarg) return bad("--metrics-file", optarg);
         o.metrics_file = optarg;

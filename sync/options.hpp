@@ -38,6 +38,7 @@ struct DaemonOptions {
   bool keep_conflicts = false;         // --keep-conflicts
   bool catch_up = true;                // --no-catch-up turns it off
   int retry_secs = 30;                 // --retry
+  double max_skew_s = 2;               // --max-skew
   int mtu = 1500;                      // --mtu
   bool loop = false;                   // --loop
   int target_timeout = 10;             // --timeout seconds

@@ -28,24 +28,33 @@ timespec ts_of(int64_t ns) {
   return t;
 }
 
+const PathVersion kNoVersion;
+
 size_t depth(const std::string& p) {
   return size_t(std::count(p.begin(), p.end(), '/'));
 }
 
-// Under last writer wins, a directory's mtime is replicated state: changing an entry in it on
-// behalf of a push must not make it look locally changed (see Committer::keep_dir_mtime).
+// Under automatic propagation a directory's mtime is replicated state: changing an entry in it
+// on behalf of a push must not make it look locally changed (see Committer::keep_dir_mtime).
 class KeepMtime {
  public:
-  KeepMtime(int dirfd, bool on) : fd_(dirfd) { on_ = on && fstat(fd_, &st_) == 0; }
+  // own: the descriptor is ours to close.
+  KeepMtime(int dirfd, bool on, bool own = false) : fd_(dirfd), own_(own) {
+    on_ = on && fstat(fd_, &st_) == 0;
+  }
+  KeepMtime(const KeepMtime&) = delete;
+  KeepMtime& operator=(const KeepMtime&) = delete;
   ~KeepMtime() {
-    if (!on_) return;
-    timespec t[2] = {{0, UTIME_OMIT}, st_.st_mtim};
-    futimens(fd_, t);
+    if (on_) {
+      timespec t[2] = {{0, UTIME_OMIT}, st_.st_mtim};
+      futimens(fd_, t);
+    }
+    if (own_) close(fd_);
   }
 
  private:
   int fd_;
-  bool on_ = false;
+  bool own_, on_ = false;
   struct stat st_ {};
 };
 
@@ -55,8 +64,8 @@ bool owner_matches(const wire::Entry& e, const struct stat& st, bool privileged)
 
 }  // namespace
 
-std::string conflict_name(const std::string& path, const std::string& node, int64_t mtime_ns) {
-  time_t t = time_t(mtime_ns / 1000000000);
+std::string conflict_name(const std::string& path, const std::string& node, int64_t when_ns) {
+  time_t t = time_t(when_ns / 1000000000);
   struct tm tm;
   gmtime_r(&t, &tm);
   char when[32];
@@ -81,8 +90,7 @@ RecvSession::RecvSession(wire::NodeId self, wire::NodeId sender, std::string sen
       cfg_(cfg),
       committer_(committer),
       stats_(stats),
-      last_activity_(now),
-      started_ns_(realtime_ns()) {}
+      last_activity_(now) {}
 
 RecvSession::~RecvSession() {
   // Whatever did not complete leaves nothing behind.
@@ -95,6 +103,92 @@ void RecvSession::drop_file(uint32_t idx) {
   if (it == files_.end()) return;
   if (it->second.fd && it->second.dir) unlinkat(it->second.dir.get(), it->second.tmp.c_str(), 0);
   files_.erase(it);
+}
+
+int RecvSession::make_dir(std::string_view rel, bool replace_symlink) {
+  std::vector<std::string> created;
+  // The directory the first new one is made in keeps its mtime (see KeepMtime).
+  std::optional<KeepMtime> keep;
+  if ((flags_ & wire::kAuto) && !rel.empty()) {
+    std::string_view up = parent_of(rel);
+    struct stat st;
+    while (lstat_beneath(cfg_.basefd, rel, st) != 0 && !up.empty() &&
+           lstat_beneath(cfg_.basefd, up, st) != 0)
+      up = parent_of(up);
+    if (lstat_beneath(cfg_.basefd, rel, st) != 0) {
+      int ufd = open_beneath(cfg_.basefd, up, O_RDONLY | O_DIRECTORY);
+      if (ufd >= 0) keep.emplace(ufd, true, true);
+    }
+  }
+  int fd = ensure_dir(cfg_.basefd, rel, replace_symlink, &created);
+  // Made on behalf of this push, not changed here: recorded with no version of their own (the
+  // sender's, when its entry for them comes, descends from that), and not sent back.
+  for (auto& d : created) applied(d, &kNoVersion);
+  return fd;
+}
+
+uint64_t RecvSession::tick() const {
+  return cfg_.clock ? cfg_.clock->tick() : uint64_t(realtime_ns());
+}
+
+Held RecvSession::held(const std::string& path, const struct stat* st) {
+  // An msync push overrides whatever we did: what it descends from is what we recorded.
+  bool recorded_only = !(flags_ & wire::kAuto);
+  Held h;
+  if (st) {
+    h.state = entry_from_stat(*st, path);
+    if (S_ISLNK(st->st_mode)) {
+      Fd d(open_beneath(cfg_.basefd, parent_of(path), O_RDONLY | O_DIRECTORY));
+      std::string t(size_t(st->st_size) + 2, '\0');
+      ssize_t n =
+          d ? readlinkat(d.get(), std::string(leaf_of(path)).c_str(), t.data(), t.size()) : -1;
+      if (n >= 0) h.state->link = t.substr(0, size_t(n));
+    }
+    if (const IndexEntry* ie = cfg_.index ? cfg_.index->find(path) : nullptr;
+        ie && S_ISREG(st->st_mode) && same_state(*ie, *st))
+      h.state->hash = ie->hash;
+  }
+  if (cfg_.index)
+    h.version = recorded_only ? cfg_.index->version_at(path)
+                              : cfg_.index->local_version(path, st, cfg_.self, tick());
+  return h;
+}
+
+JudgeContext RecvSession::judge_context() const {
+  JudgeContext c;
+  c.self = cfg_.self;
+  c.authoritative = !(flags_ & wire::kAuto);
+  c.privileged = cfg_.privileged;
+  c.local_owner = [](const wire::Entry& e) {
+    return std::pair<uint32_t, uint32_t>(local_uid(e), local_gid(e));
+  };
+  return c;
+}
+
+Judgement RecvSession::judge_entry(uint32_t idx, Held& h) {
+  const wire::Entry& e = entries_[idx];
+  if (needs_local_hash(e, h)) {
+    h.state->hash = content_hash_beneath(cfg_.basefd, e.path);
+    // Rewritten here within the tick of the version the index recorded (same size and mtime,
+    // other bytes): a change of ours, not yet recorded.
+    const IndexEntry* ie = cfg_.index ? cfg_.index->find(e.path) : nullptr;
+    if (ie && ie->hash && h.state->hash && *ie->hash != *h.state->hash)
+      h.version = bump(h.version, cfg_.self, tick());
+  }
+  return judge(e, h, judge_context());
+}
+
+wire::Code RecvSession::settle(uint32_t idx, const Judgement& j) {
+  const wire::Entry& e = entries_[idx];
+  if (j.verdict == Verdict::Keep) {
+    if (j.push_back) send_back(e.path);
+    return wire::Code::Newer;
+  }
+  // Same: the state is there already; the version we hold may now be another.
+  if (!dry() && cfg_.index && j.result != cfg_.index->version_at(e.path))
+    applied(e.path, &j.result, e.kind == wire::Kind::File ? e.hash : std::nullopt);
+  if (j.push_back) send_back(e.path);
+  return wire::Code::Same;
 }
 
 wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
@@ -110,8 +204,8 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
   if (flags_ & wire::kDsync) return wire::Code::Same;
   if (flags_ & wire::kDigest) {
     wire::Hash128 mine;
-    bool same = e.kind == wire::Kind::Dir && e.hash && dir_digest(cfg_.basefd, e.path, mine) == 0 &&
-                mine == *e.hash;
+    bool same = e.kind == wire::Kind::Dir && e.hash &&
+                dir_digest(cfg_.basefd, e.path, cfg_.index, mine) == 0 && mine == *e.hash;
     return same ? wire::Code::CheckOk : wire::Code::CheckNg;
   }
   struct stat st;
@@ -122,7 +216,6 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
     err = uint16_t(lerr);
     return wire::Code::Failed;
   }
-  if (flags_ & wire::kAuto) judged_[idx] = exists ? stamp_of(st) : FileStamp{};
   if (flags_ & wire::kCheck) {
     if (!exists) {
       err = ENOENT;
@@ -145,23 +238,25 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
     }
     return e.hash && h.digest() == *e.hash ? wire::Code::CheckOk : wire::Code::CheckNg;
   }
-  if ((flags_ & wire::kAuto) && exists && !S_ISDIR(st.st_mode) && e.kind != wire::Kind::Dir) {
-    LocalVersion mine;
-    if (cfg_.index) mine = cfg_.index->local_version(e.path, st, cfg_.self);
-    int order = order_against(e, st, mine);
-    if (order > 0) return newer_here(e.path);  // a later write here wins (DESIGN.md "Semantics")
-    if (order < 0 && S_ISREG(st.st_mode)) check_conflict(idx, st, mine);
-    // Lost a tie of mtimes: the size and mtime check below would take ours for theirs.
-    if (order < 0 && mtime_ns(st) == e.mtime_ns && e.kind != wire::Kind::Absent)
-      return wire::Code::Need;
+  if (flags_ & wire::kAuto) judged_[idx] = exists ? stamp_of(st) : FileStamp{};
+  if (e.kind == wire::Kind::HardLink) {
+    // A second name of a file in this (msync) push: linked to our copy of the source, and that
+    // copy is not about to be replaced.
+    results_[idx] = judge(e, held(e.path, exists ? &st : nullptr), judge_context()).result;
+    auto si = file_idx_.find(e.link);
+    if (si != file_idx_.end() && codes_[si->second] != wire::Code::Same) return wire::Code::Need;
+    struct stat src;
+    if (exists && S_ISREG(st.st_mode) && lstat_beneath(cfg_.basefd, e.link, src) == 0 &&
+        src.st_ino == st.st_ino && src.st_dev == st.st_dev)
+      return wire::Code::Same;
+    return wire::Code::Need;
   }
-  if ((flags_ & wire::kAuto) && exists && S_ISDIR(st.st_mode) && e.kind == wire::Kind::Dir &&
-      mtime_ns(st) > e.mtime_ns && mtime_ns(st) < started_ns_)
-    return wire::Code::Newer;  // changed here later (not by this push); contents judged alone
-  if ((flags_ & wire::kAuto) && !exists && e.kind != wire::Kind::Absent && cfg_.deleted_at &&
-      cfg_.deleted_at(e.path) > e.mtime_ns)
-    return newer_here(e.path);  // deleted here after that version was written
-  if (!e.from.empty() && !dry() && try_rename(e, exists, st) == 0) {
+  Held h = held(e.path, exists ? &st : nullptr);
+  Judgement j = judge_entry(idx, h);
+  if (j.verdict != Verdict::Apply) return settle(idx, j);
+  results_[idx] = j.result;
+  if (j.conflict && j.lost_here) note_conflict(idx, j, h, exists ? &st : nullptr);
+  if (!e.from.empty() && !dry() && try_rename(idx, exists, st) == 0) {
     lstat_beneath(cfg_.basefd, e.path, st);
     exists = true;
     if (e.kind == wire::Kind::File) {
@@ -172,50 +267,67 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
         err = uint16_t(merr);
         return wire::Code::Failed;
       }
-      applied(e.path, &e);
+      applied(e.path, &results_[idx], e.hash);
       return owner_kept(e) ? wire::Code::DoneOwnerKept : wire::Code::Done;
     }
   }
-  bool same_type = exists && (st.st_mode & S_IFMT) == type_bits(e.kind);
-  bool same_meta = same_type && (st.st_mode & 07777) == e.mode && mtime_ns(st) == e.mtime_ns &&
-                   owner_matches(e, st, cfg_.privileged);
   switch (e.kind) {
-    case wire::Kind::Absent:
-      if (!exists) return wire::Code::Same;
-      if (!dry()) {
-        int dfd = open_beneath(cfg_.basefd, parent_of(e.path), O_RDONLY | O_DIRECTORY);
-        if (dfd < 0) {
-          err = uint16_t(-dfd);
-          return wire::Code::Failed;
-        }
-        Fd d(dfd);
-        std::string leaf(leaf_of(e.path));
-        KeepMtime keep(dfd, flags_ & wire::kAuto);
-        if ((flags_ & wire::kAuto) && S_ISDIR(st.st_mode)) {
-          // A directory removed elsewhere: what was put in it here since (not deleted by the
-          // same push, which lists its contents first) is newer and keeps it.
-          if (unlinkat(dfd, leaf.c_str(), AT_REMOVEDIR) != 0) {
-            if (errno == ENOTEMPTY || errno == EEXIST) return wire::Code::Newer;
-            err = uint16_t(errno);
-            return wire::Code::Failed;
-          }
-        } else if (auto c = conflicts_.find(idx); c != conflicts_.end()) {
-          std::string copy = c->second.copy;
-          if (!copy.empty() && renameat(dfd, leaf.c_str(), dfd, copy.c_str()) != 0) copy.clear();
-          if (copy.empty() && unlinkat(dfd, leaf.c_str(), 0) != 0) {
-            err = uint16_t(errno);
-            return wire::Code::Failed;
-          }
-          report_conflict(idx, copy);
-        } else if (int rerr = remove_tree_at(dfd, leaf)) {
-          err = uint16_t(rerr);
-          return wire::Code::Failed;
-        }
-        applied(e.path);
+    case wire::Kind::Absent: {
+      if (!exists) {  // nothing to delete: the deletion is what we know of the path now
+        if (!dry()) applied(e.path, &results_[idx]);
+        return wire::Code::Same;
       }
+      if (dry()) return wire::Code::Deleted;
+      int dfd = open_beneath(cfg_.basefd, parent_of(e.path), O_RDONLY | O_DIRECTORY);
+      if (dfd < 0) {
+        err = uint16_t(-dfd);
+        return wire::Code::Failed;
+      }
+      Fd d(dfd);
+      std::string leaf(leaf_of(e.path));
+      KeepMtime keep(dfd, flags_ & wire::kAuto);
+      if ((flags_ & wire::kAuto) && S_ISDIR(st.st_mode)) {
+        // A directory removed elsewhere: what was put in it here meanwhile (not deleted by the
+        // same push, which lists its contents first) keeps it, as a directory made again on
+        // top of that deletion.
+        if (unlinkat(dfd, leaf.c_str(), AT_REMOVEDIR) != 0) {
+          if (errno != ENOTEMPTY && errno != EEXIST) {
+            err = uint16_t(errno);
+            return wire::Code::Failed;
+          }
+          if (cfg_.index) {
+            PathVersion v{VersionVector::merge(h.version.vv, e.version.vv), e.version.origin};
+            cfg_.index->note_applied(e.path, &st, bump(v, cfg_.self, tick()), std::nullopt,
+                                     realtime_ns());
+          }
+          send_back(e.path);
+          return wire::Code::Newer;
+        }
+      } else if (auto c = conflicts_.find(idx); c != conflicts_.end()) {
+        std::string copy = c->second.copy;
+        if (!copy.empty() && renameat(dfd, leaf.c_str(), dfd, copy.c_str()) != 0) copy.clear();
+        if (copy.empty() && unlinkat(dfd, leaf.c_str(), 0) != 0) {
+          err = uint16_t(errno);
+          return wire::Code::Failed;
+        }
+        report_conflict(idx, copy);
+      } else if (int rerr = remove_tree_at(dfd, leaf)) {
+        err = uint16_t(rerr);
+        return wire::Code::Failed;
+      }
+      applied(e.path, &results_[idx]);
       return wire::Code::Deleted;
+    }
     case wire::Kind::File: {
-      if (same_meta && uint64_t(st.st_size) == e.size) return wire::Code::Same;
+      // The same content (a chmod, chown or touch elsewhere): the metadata is applied in place.
+      if (exists && S_ISREG(st.st_mode) && !conflicts_.count(idx) && h.state->hash && e.hash &&
+          *h.state->hash == *e.hash && uint64_t(st.st_size) == e.size && !dry()) {
+        Fd f(open_beneath(cfg_.basefd, e.path, O_RDONLY | O_NOFOLLOW));
+        if (f && apply_meta_fd(f.get(), e) == 0) {
+          applied(e.path, &results_[idx], e.hash);
+          return owner_kept(e) ? wire::Code::DoneOwnerKept : wire::Code::Done;
+        }
+      }
       // Refuse at once what cannot fit (this also bounds the block bitmap a sender can ask for).
       struct statvfs vs;
       if (fstatvfs(cfg_.basefd, &vs) == 0 && e.size > uint64_t(vs.f_bavail) * vs.f_frsize) {
@@ -224,38 +336,17 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
       }
       return wire::Code::Need;
     }
-    case wire::Kind::Dir:
-      return same_meta ? wire::Code::Same : wire::Code::Need;
-    case wire::Kind::Symlink: {
-      if (!exists || !S_ISLNK(st.st_mode) || !owner_matches(e, st, cfg_.privileged))
-        return wire::Code::Need;
-      int dfd = open_beneath(cfg_.basefd, parent_of(e.path), O_RDONLY | O_DIRECTORY);
-      if (dfd < 0) return wire::Code::Need;
-      Fd d(dfd);
-      std::string t(e.link.size() + 2, '\0');
-      ssize_t n = readlinkat(dfd, std::string(leaf_of(e.path)).c_str(), t.data(), t.size());
-      return n >= 0 && t.substr(0, size_t(n)) == e.link ? wire::Code::Same : wire::Code::Need;
-    }
-    case wire::Kind::HardLink: {
-      // Linked to our copy of the source, and that copy is not about to be replaced.
-      auto si = file_idx_.find(e.link);
-      if (si != file_idx_.end() && codes_[si->second] != wire::Code::Same) return wire::Code::Need;
-      struct stat src;
-      if (exists && S_ISREG(st.st_mode) && lstat_beneath(cfg_.basefd, e.link, src) == 0 &&
-          src.st_ino == st.st_ino && src.st_dev == st.st_dev)
-        return wire::Code::Same;
+    default:
+      if (conflicts_.count(idx) && !(exists && S_ISREG(st.st_mode))) {
+        report_conflict(idx, {});  // nothing of ours to keep aside (a deletion, a symlink)
+        conflicts_.erase(idx);
+      }
       return wire::Code::Need;
-    }
-    case wire::Kind::Fifo:
-    case wire::Kind::CharDev:
-    case wire::Kind::BlockDev:
-      return same_meta && (e.kind == wire::Kind::Fifo || st.st_rdev == e.rdev) ? wire::Code::Same
-                                                                               : wire::Code::Need;
   }
-  return wire::Code::Need;
 }
 
-int RecvSession::try_rename(const wire::Entry& e, bool exists, const struct stat& st) {
+int RecvSession::try_rename(uint32_t idx, bool exists, const struct stat& st) {
+  const wire::Entry& e = entries_[idx];
   if (!valid_relpath(e.from) || e.from == e.path) return EINVAL;
   struct stat src;
   if (lstat_beneath(cfg_.basefd, e.from, src) != 0) return ENOENT;
@@ -264,9 +355,8 @@ int RecvSession::try_rename(const wire::Entry& e, bool exists, const struct stat
                          mtime_ns(src) == e.mtime_ns && (!exists || S_ISREG(st.st_mode))
                    : S_ISDIR(src.st_mode) && !exists;
   if (!match) return ESTALE;
-  if (cfg_.index) cfg_.index->rename_tree(e.from, e.path);
   Fd from_dir(open_beneath(cfg_.basefd, parent_of(e.from), O_RDONLY | O_DIRECTORY));
-  int dfd = ensure_dir(cfg_.basefd, parent_of(e.path));
+  int dfd = make_dir(parent_of(e.path));
   if (!from_dir || dfd < 0) {
     if (dfd >= 0) close(dfd);
     return ENOENT;
@@ -276,78 +366,59 @@ int RecvSession::try_rename(const wire::Entry& e, bool exists, const struct stat
   if (renameat(from_dir.get(), std::string(leaf_of(e.from)).c_str(), dfd,
                std::string(leaf_of(e.path)).c_str()) != 0)
     return errno;
-  applied(e.from);
-  applied(e.path, &e);
+  if (cfg_.index) cfg_.index->move_tree(e.from, e.path);
+  applied(e.from, nullptr);
+  if (e.kind == wire::Kind::Dir) applied(e.path, nullptr);  // its metadata comes last
   return 0;
 }
 
-void RecvSession::applied(const std::string& path, const wire::Entry* e) {
-  if (cfg_.index) {
+void RecvSession::applied(const std::string& path, const PathVersion* v,
+                          const std::optional<wire::Hash128>& hash) {
+  if (cfg_.index && v) {
     struct stat st;
     bool there = lstat_beneath(cfg_.basefd, path, st) == 0;
-    cfg_.index->note_applied(path, there ? &st : nullptr, e, sender_name_);
+    cfg_.index->note_applied(path, there ? &st : nullptr, *v, hash, realtime_ns());
+    if (cfg_.clock) cfg_.clock->observe(v->vv.max_counter());
   }
   if (cfg_.on_applied) cfg_.on_applied(path);
 }
 
-int RecvSession::order_against(const wire::Entry& e, const struct stat& st, LocalVersion& mine) {
-  int64_t t = mtime_ns(st);
-  if (t != e.mtime_ns) return t > e.mtime_ns ? 1 : -1;
-  if (e.kind == wire::Kind::Absent) return 0;
-  if (S_ISREG(st.st_mode) && mine.hash && e.hash && *e.hash != *mine.hash) {
-    // Another content of this size and mtime than the index knows here. A write here within
-    // the same tick leaves both unchanged: only our content tells, and then the version is
-    // ours. (Equal hashes, the usual unchanged file of a catch-up, are not read again; a write
-    // here that the index missed is pushed from the journal, as ours.)
-    std::optional<wire::Hash128> disk = content_hash_beneath(cfg_.basefd, e.path);
-    if (disk && *disk != *mine.hash) {
-      mine.origin = cfg_.self;
-      mine.hash = disk;
-    }
-  }
-  // Two writes in one mtime tick: the node name decides, then the content hash, the same
-  // way on every node (both sides must see the same: names only when both are known).
-  if (!mine.origin.empty() && !e.origin.empty() && mine.origin != e.origin)
-    return mine.origin > e.origin ? 1 : -1;
-  if (S_ISREG(st.st_mode) && e.kind == wire::Kind::File && e.hash) {
-    std::optional<wire::Hash128> h = mine.hash;
-    if (!h) h = content_hash_beneath(cfg_.basefd, e.path);
-    if (h && *h != *e.hash) return *h > *e.hash ? 1 : -1;
-  }
-  return 0;
-}
-
-void RecvSession::check_conflict(uint32_t idx, const struct stat& st, const LocalVersion& mine) {
+void RecvSession::note_conflict(uint32_t idx, const Judgement& j, const Held& h,
+                                const struct stat* st) {
+  (void)j;
   const wire::Entry& e = entries_[idx];
-  wire::Version v{mtime_ns(st), uint64_t(st.st_size)};
-  if (dry() || cfg_.self.empty() || mine.origin != cfg_.self) return;
-  if (std::find(e.ancestors.begin(), e.ancestors.end(), v) != e.ancestors.end()) return;
-  Conflict c{v, {}};
-  if (cfg_.keep_conflicts)
-    c.copy = std::string(leaf_of(conflict_name(e.path, cfg_.self, v.mtime_ns)));
+  if (dry()) return;
+  Conflict c;
+  c.deletion = !st;
+  // When our version was made: its clock, or for a version of unknown origin its mtime.
+  c.when_ns = h.version.clock() ? int64_t(h.version.clock()) : st ? mtime_ns(*st) : 0;
+  if (cfg_.keep_conflicts && st && S_ISREG(st->st_mode))
+    c.copy = std::string(leaf_of(conflict_name(e.path, cfg_.self, c.when_ns)));
   conflicts_[idx] = c;
 }
 
 void RecvSession::report_conflict(uint32_t idx, const std::string& copy) {
   const wire::Entry& e = entries_[idx];
   const Conflict& c = conflicts_.at(idx);
-  std::string who = e.origin.empty() ? sender_name_ : e.origin;
+  std::string who = e.version.origin.empty() ? sender_name_ : e.version.origin;
   char when[32];
-  time_t t = time_t(c.mine.mtime_ns / 1000000000);
+  time_t t = time_t(c.when_ns / 1000000000);
   struct tm tm;
   localtime_r(&t, &tm);
   strftime(when, sizeof when, "%F %T", &tm);
-  std::string what = e.kind == wire::Kind::Absent ? "deletion" : "version";
+  std::string mine = c.deletion ? "deletion made here" : "version written here";
+  std::string theirs = e.kind == wire::Kind::Absent ? "deletion" : "version";
   if (!copy.empty()) {
-    spdlog::warn(
-        "conflict: {}: the version written here at {} lost to a later {} from {}; kept as {}",
-        e.path, when, what, who, join(parent_of(e.path), copy));
+    spdlog::warn("conflict: {}: the {} at {} lost to a concurrent {} from {}; kept as {}", e.path,
+                 mine, when, theirs, who, join(parent_of(e.path), copy));
     if (cfg_.on_conflict_copy) cfg_.on_conflict_copy(join(parent_of(e.path), copy));
   } else {
     spdlog::warn(
-        "conflict: {}: the version written here at {} lost to a later {} from {}{}", e.path, when,
-        what, who,
-        cfg_.keep_conflicts ? " (could not keep it)" : " (--keep-conflicts keeps such versions)");
+        "conflict: {}: the {} at {} lost to a concurrent {} from {}{}", e.path, mine, when, theirs,
+        who,
+        c.deletion || !cfg_.keep_conflicts
+            ? (c.deletion || cfg_.keep_conflicts ? "" : " (--keep-conflicts keeps such versions)")
+            : " (could not keep it)");
   }
   ++stats_.conflicts;
 }
@@ -360,6 +431,7 @@ void RecvSession::resolve(uint32_t idx, wire::Code c, uint16_t err) {
   reports_.push_back({idx, c, err});
   if (!wire::is_final(c, dry())) return;
   judged_.erase(idx);
+  results_.erase(idx);
   if (entries_[idx].kind != wire::Kind::Dir) --open_nondir_;
   if (c == wire::Code::Failed) {
     ++stats_.files_failed;
@@ -398,8 +470,11 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
     --pending_commits_;
     if (done.err == Committer::kJudgeAgain && judge_again(idx, done)) return;
     int err = done.err;
-    if (err == Committer::kNewerHere) {
-      resolve(idx, newer_here(entries_[idx].path), 0);
+    const wire::Entry& e = entries_[idx];
+    if (err == kKeptHere) {
+      resolve(idx, wire::Code::Newer, 0);
+    } else if (err == kSameHere) {
+      resolve(idx, wire::Code::Same, 0);
     } else if (err == Committer::kBeingWritten) {
       resolve(idx, wire::Code::Newer, 0);  // its close is recorded and pushed, and judged then
     } else if (err) {
@@ -408,55 +483,53 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
       ++stats_.files_committed;
       if (auto c = conflicts_.find(idx); c != conflicts_.end())
         report_conflict(idx, done.kept ? c->second.copy : std::string());
-      applied(entries_[idx].path, &entries_[idx]);
-      resolve(idx, owner_kept(entries_[idx]) ? wire::Code::DoneOwnerKept : wire::Code::Done, 0);
+      if (auto r = results_.find(idx); r != results_.end())
+        applied(e.path, &r->second, e.kind == wire::Kind::File ? e.hash : std::nullopt);
+      else
+        applied(e.path, nullptr);
+      resolve(idx, owner_kept(e) ? wire::Code::DoneOwnerKept : wire::Code::Done, 0);
     }
     try_hardlinks();
     maybe_finalize();
   };
   if (flags_ & wire::kAuto) {
-    pc.unless_newer_than = entries_[idx].mtime_ns;
+    pc.check_judged = true;
     pc.keep_dir_mtime = true;
     if (auto j = judged_.find(idx); j != judged_.end()) pc.judged = j->second;
   }
-  if (auto c = conflicts_.find(idx); c != conflicts_.end() && !c->second.copy.empty()) {
-    pc.keep_as = c->second.copy;
-    pc.keep_version = c->second.mine;
-  }
+  if (auto c = conflicts_.find(idx); c != conflicts_.end()) pc.keep_as = c->second.copy;
   committer_.add(std::move(pc), now_);
 }
 
 bool RecvSession::judge_again(uint32_t idx, PendingCommit& done) {
   const wire::Entry& e = entries_[idx];
   struct stat st;
-  FileStamp now_there;
-  if (lstat_beneath(cfg_.basefd, e.path, st) == 0 && !S_ISDIR(st.st_mode)) {
-    LocalVersion mine;
-    if (cfg_.index) mine = cfg_.index->local_version(e.path, st, cfg_.self);
-    int order = order_against(e, st, mine);
-    spdlog::debug("{}: another version of its mtime arrived while it was in transit; {}", e.path,
-                  order > 0 ? "that one stays" : "this one replaces it");
-    if (order > 0) {
-      unlinkat(done.dir.get(), done.tmp.c_str(), 0);
-      done.err = Committer::kNewerHere;
-      return false;
-    }
-    conflicts_.erase(idx);
-    if (order < 0 && S_ISREG(st.st_mode)) check_conflict(idx, st, mine);
-    now_there = stamp_of(st);
+  bool exists = lstat_beneath(cfg_.basefd, e.path, st) == 0;
+  Held h = held(e.path, exists ? &st : nullptr);
+  Judgement j = judge_entry(idx, h);
+  spdlog::debug("{}: changed here while a version from {} was in transit; judged again: {}", e.path,
+                sender_name_,
+                j.verdict == Verdict::Apply ? "the incoming one replaces it" : "ours stays");
+  conflicts_.erase(idx);
+  if (j.verdict != Verdict::Apply) {
+    unlinkat(done.dir.get(), done.tmp.c_str(), 0);
+    done.err = settle(idx, j) == wire::Code::Same ? kSameHere : kKeptHere;
+    return false;
   }
-  judged_[idx] = now_there;
+  results_[idx] = j.result;
+  if (j.conflict && j.lost_here) note_conflict(idx, j, h, exists ? &st : nullptr);
+  judged_[idx] = exists ? stamp_of(st) : FileStamp{};
   commit_temp(idx, std::move(done.dir), std::move(done.tmp));
   return true;
 }
-
 int RecvSession::materialize(uint32_t idx) {
   const wire::Entry& e = entries_[idx];
-  int dfd = ensure_dir(cfg_.basefd, parent_of(e.path));
+  int dfd = make_dir(parent_of(e.path));
   if (dfd < 0) return -dfd;
   Fd dir(dfd);
   std::string tmp = temp_name();
   timespec times[2] = {{0, UTIME_OMIT}, ts_of(e.mtime_ns)};
+  KeepMtime keep(dfd, flags_ & wire::kAuto);
   switch (e.kind) {
     case wire::Kind::File: {
       int fd = openat(dfd, tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
@@ -509,6 +582,7 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
   if (m.total != total_ || m.flags != flags_ || m.block_size != block_size_) return;
   if (m.first == 0 && (flags_ & wire::kDsync)) {
     root_ = m.root;
+    deletion_ = m.deletion;
     for (auto& x : m.excludes) excludes_.add(x);
   }
   if (m.first > manifest_end_ && gaps_.files.size() < 64) {
@@ -541,7 +615,7 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
       case wire::Kind::File:
         if (e.size == 0) {
           if (int merr = materialize(idx)) resolve(idx, wire::Code::Failed, uint16_t(merr));
-        } else if (int derr = ensure_dir(cfg_.basefd, parent_of(e.path)); derr < 0) {
+        } else if (int derr = make_dir(parent_of(e.path)); derr < 0) {
           resolve(idx, wire::Code::Failed, uint16_t(-derr));
         } else {
           close(derr);
@@ -549,7 +623,7 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
         }
         break;
       case wire::Kind::Dir:
-        if (int dfd = ensure_dir(cfg_.basefd, e.path, true); dfd < 0) {
+        if (int dfd = make_dir(e.path, true); dfd < 0) {
           resolve(idx, wire::Code::Failed, uint16_t(-dfd));
         } else {
           close(dfd);
@@ -573,10 +647,11 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
 
 int RecvSession::start_file(uint32_t idx, RecvFile& f) {
   const wire::Entry& e = entries_[idx];
-  int dfd = ensure_dir(cfg_.basefd, parent_of(e.path));
+  int dfd = make_dir(parent_of(e.path));
   if (dfd < 0) return -dfd;
   f.dir = Fd(dfd);
   f.tmp = temp_name();
+  KeepMtime keep(dfd, flags_ & wire::kAuto);
   int fd = openat(dfd, f.tmp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
   f.fd = Fd(fd);
@@ -754,9 +829,11 @@ void RecvSession::try_hardlinks() {
     }
     if (!err) {
       Fd sdir(open_beneath(cfg_.basefd, parent_of(e.link), O_RDONLY | O_DIRECTORY));
-      int dfd = ensure_dir(cfg_.basefd, parent_of(e.path));
+      int dfd = make_dir(parent_of(e.path));
       Fd dir(dfd);
       std::string tmp = temp_name();
+      std::optional<KeepMtime> keep;
+      if (dfd >= 0) keep.emplace(dfd, flags_ & wire::kAuto);
       if (!sdir || dfd < 0) {
         err = !sdir ? ENOENT : -dfd;
       } else if (linkat(sdir.get(), std::string(leaf_of(e.link)).c_str(), dfd, tmp.c_str(), 0) !=
@@ -776,10 +853,12 @@ void RecvSession::maybe_finalize() {
   finalized_ = true;
   if (flags_ & wire::kDigest) return;  // a comparison: nothing to apply
   // Directory metadata last, deepest first, so that committing their contents cannot undo it.
+  // Those taken, and (msync) those that were the same before their contents changed them.
   std::vector<uint32_t> dirs;
   for (uint32_t i = 0; i < total_; ++i)
-    if (entries_[i].kind == wire::Kind::Dir && codes_[i] != wire::Code::Failed &&
-        codes_[i] != wire::Code::ReadOnly)
+    if (entries_[i].kind == wire::Kind::Dir &&
+        (codes_[i] == wire::Code::Need ||
+         (codes_[i] == wire::Code::Same && !(flags_ & wire::kAuto))))
       dirs.push_back(i);
   std::stable_sort(dirs.begin(), dirs.end(), [&](uint32_t a, uint32_t b) {
     return depth(entries_[a].path) > depth(entries_[b].path);
@@ -794,7 +873,9 @@ void RecvSession::maybe_finalize() {
       fstat(fd, &st);
       if (!((st.st_mode & 07777) == e.mode && mtime_ns(st) == e.mtime_ns &&
             owner_matches(e, st, cfg_.privileged)))
-        if (!(err = apply_meta_fd(fd, e))) applied(e.path, &e);
+        err = apply_meta_fd(fd, e);
+      auto r = results_.find(idx);
+      if (!err) applied(e.path, r != results_.end() ? &r->second : nullptr);
       close(fd);
     }
     if (codes_[idx] == wire::Code::Need) {
@@ -805,6 +886,15 @@ void RecvSession::maybe_finalize() {
       }
     }
   }
+}
+
+PathVersion RecvSession::deleted_version(const std::string& path) {
+  struct stat st;
+  bool there = lstat_beneath(cfg_.basefd, path, st) == 0;
+  PathVersion mine = cfg_.index
+                         ? cfg_.index->local_version(path, there ? &st : nullptr, cfg_.self, tick())
+                         : PathVersion{};
+  return {VersionVector::merge(mine.vv, deletion_.vv), deletion_.origin};
 }
 
 void RecvSession::run_dsync() {
@@ -832,8 +922,9 @@ void RecvSession::run_dsync() {
         }
       }
       if (keep) continue;
+      PathVersion v = deleted_version(path);
       int err = dry() ? 0 : remove_tree_at(dirfd, n);
-      if (!dry() && !err) applied(path);
+      if (!dry() && !err) applied(path, &v);
       items.push_back({uint16_t(err), path});
     }
   };
@@ -842,10 +933,11 @@ void RecvSession::run_dsync() {
       struct stat st;
       if (lstat_beneath(cfg_.basefd, root_, st) == 0 &&
           !excludes_.match(cfg_.base_path, root_, S_ISDIR(st.st_mode))) {
+        PathVersion v = deleted_version(root_);
         int pfd = open_beneath(cfg_.basefd, parent_of(root_), O_RDONLY | O_DIRECTORY);
         int err = pfd < 0 ? -pfd : (dry() ? 0 : remove_tree_at(pfd, std::string(leaf_of(root_))));
         if (pfd >= 0) close(pfd);
-        if (!dry() && !err) applied(root_);
+        if (!dry() && !err) applied(root_, &v);
         items.push_back({uint16_t(err), root_});
       }
     } else {

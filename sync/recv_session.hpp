@@ -1,6 +1,7 @@
-// The receiving side of one push: decides per file (need / same / error), writes blocks into a
-// temporary in the target directory, reports gaps, verifies the whole-file hash and commits
-// through the Committer. Directory metadata is applied last, deepest first.
+// The receiving side of one push: decides per file (receive_judge: need / same / ours stays /
+// error), writes blocks into a temporary in the target directory, reports gaps, verifies the
+// whole-file hash and commits through the Committer. Directory metadata is applied last,
+// deepest first. Every change it makes is recorded in the tree index with the version judged.
 #pragma once
 #include <functional>
 #include <set>
@@ -11,7 +12,9 @@
 
 #include "sync/commit.hpp"
 #include "sync/hash.hpp"
+#include "sync/hybrid_clock.hpp"
 #include "sync/paths.hpp"
+#include "sync/receive_judge.hpp"
 #include "sync/transport.hpp"
 #include "sync/tree_index.hpp"
 #include "sync/wire.hpp"
@@ -26,22 +29,22 @@ struct ReceiverConfig {
   // Called after this node changed path in its base directory (committed, deleted, renamed,
   // metadata applied): mounts drop what they cached, the change feed skips its own echo.
   std::function<void(const std::string& path)> on_applied;
-  // Last writer wins against deletions: when path was deleted here (tombstone), and when.
-  std::function<int64_t(const std::string& path)> deleted_at;
-  // What this node knows of its versions (kept up to date with what we apply); may be null.
+  // The versions this node holds (kept up to date with what we apply) and its clock; without
+  // an index every path is judged as holding no version.
   TreeIndex* index = nullptr;
+  HybridClock* clock = nullptr;
   std::string self;  // this node's name, as versions written here carry it
   // A version written here that loses to a concurrent one is kept as
   // NAME.makuo-conflict-NODE-TIME, and on_conflict_copy is told its path.
   bool keep_conflicts = false;
   std::function<void(const std::string& path)> on_conflict_copy;
-  // A propagated change lost to a later version of path here (a later write or deletion): the
-  // sender keeps its older one unless we send ours, which this asks for.
+  // Our version of path stays, and the sender of a propagated change lacks it (ours descends
+  // from it, or won over it): the sender keeps its own unless we send ours, which this asks for.
   std::function<void(const std::string& path)> on_newer_here;
 };
 
-// The name a losing version written on node at mtime_ns is kept under, beside path.
-std::string conflict_name(const std::string& path, const std::string& node, int64_t mtime_ns);
+// The name a losing version written on node at when_ns is kept under, beside path.
+std::string conflict_name(const std::string& path, const std::string& node, int64_t when_ns);
 
 struct RecvStats {
   uint64_t files_committed = 0, files_failed = 0, bytes_written = 0, dup_blocks = 0;
@@ -97,40 +100,51 @@ class RecvSession {
   std::vector<uint8_t> coded_buf_, block_buf_;
 
   bool dry() const { return flags_ & wire::kDryRun; }
-  // Our later version of path won over the sender's: make sure it gets ours (propagation
+  // Our version of path stays and the sender lacks it: make sure it gets ours (propagation
   // pushes only: a catch-up's sender hears from us through the catch-up the other way).
-  wire::Code newer_here(const std::string& path) {
+  void send_back(const std::string& path) {
     if ((flags_ & (wire::kAuto | wire::kRecursive)) == wire::kAuto && !dry() && cfg_.on_newer_here)
       cfg_.on_newer_here(path);
-    return wire::Code::Newer;
   }
   wire::Code decide(uint32_t idx, uint16_t& err);
+  // What this node holds at path (st: on disk, or nullptr) and its version.
+  Held held(const std::string& path, const struct stat* st);
+  JudgeContext judge_context() const;
+  // Judges entry idx against h (filling in our content hash when the judgement needs it).
+  Judgement judge_entry(uint32_t idx, Held& h);
+  // A judgement that leaves the state alone: records an adopted version, asks for ours to be
+  // sent back. The code to answer.
+  wire::Code settle(uint32_t idx, const Judgement& j);
   void resolve(uint32_t idx, wire::Code c, uint16_t err);
   int materialize(uint32_t idx);  // non-data kinds: symlink, fifo, device, empty file
   int start_file(uint32_t idx, RecvFile& f);
   void complete_file(uint32_t idx);
   void commit_temp(uint32_t idx, Fd dir, std::string tmp);
-  // The target took a version of the incoming mtime after decide() judged it: judge the tie
-  // again (node name, then content). true: the commit was added again; false: ours stays, the
-  // temporary is gone and done.err is kNewerHere.
+  // The target changed after decide() judged it (a write here, another push's commit): judge
+  // it again. true: the commit was added again; false: the temporary is gone, and done.err
+  // says what to answer (kKeptHere, kSameHere).
   bool judge_again(uint32_t idx, PendingCommit& done);
+  static constexpr int kKeptHere = -10, kSameHere = -11;
   void try_hardlinks();
   void maybe_finalize();
   void run_dsync();
+  // The version of a dsync deletion of path: the push's, on top of ours.
+  PathVersion deleted_version(const std::string& path);
   void drop_file(uint32_t idx);
   int apply_meta_fd(int fd, const wire::Entry& e);
   // Renames our copy of e.from to e.path when it is the object the sender renamed. 0 = done.
-  int try_rename(const wire::Entry& e, bool exists, const struct stat& st);
-  // path changed here on behalf of this push; it now holds e's version when e is given.
-  void applied(const std::string& path, const wire::Entry* e = nullptr);
-  // Last writer wins between our version (st) and entry e: > 0 ours, < 0 e's, 0 the same.
-  // On a tie of mtimes, mine is corrected when the content shows a write the index missed.
-  int order_against(const wire::Entry& e, const struct stat& st, LocalVersion& mine);
-  // e wins over our version st: a conflict when ours was written here and e's writer did not
-  // have it. Remembers it for idx and says so.
-  void check_conflict(uint32_t idx, const struct stat& st, const LocalVersion& mine);
+  int try_rename(uint32_t idx, bool exists, const struct stat& st);
+  // path changed here on behalf of this push; it now holds version v (nullptr: the index
+  // moved it already), with content hash when known.
+  void applied(const std::string& path, const PathVersion* v,
+               const std::optional<wire::Hash128>& hash = std::nullopt);
+  // Entry idx is applied and replaces a concurrent version of ours (j): remembers the conflict.
+  void note_conflict(uint32_t idx, const Judgement& j, const Held& h, const struct stat* st);
   // The conflict of idx was settled: our version is gone, kept as copy ("" = not kept).
   void report_conflict(uint32_t idx, const std::string& copy);
+  uint64_t tick() const;
+  // ensure_dir for this push: the directories it makes are recorded as ours to take.
+  int make_dir(std::string_view rel, bool replace_symlink = false);
   bool owner_kept(const wire::Entry& e) const;  // we could not give the file its owner
 
   wire::NodeId self_, sender_;
@@ -142,7 +156,6 @@ class RecvSession {
   RecvStats& stats_;
   TimePoint last_activity_;
   TimePoint now_{};
-  int64_t started_ns_ = 0;  // realtime: directories touched since are this push's doing
 
   uint16_t flags_ = 0;
   uint16_t block_size_ = 0;
@@ -168,12 +181,15 @@ class RecvSession {
   std::vector<uint32_t> dirs_;
   size_t dir_resend_ = 0;
   struct Conflict {
-    wire::Version mine;  // our losing version
-    std::string copy;    // keep it under this leaf name ("" = not kept)
+    int64_t when_ns = 0;  // when our losing version was made
+    bool deletion = false;
+    std::string copy;  // keep it under this leaf name ("" = not kept)
   };
   std::unordered_map<uint32_t, Conflict> conflicts_;
   // What the target held when judged (kAuto), for the entries without a final answer.
   std::unordered_map<uint32_t, FileStamp> judged_;
+  // The version each applied entry leaves here, until it is recorded.
+  std::unordered_map<uint32_t, PathVersion> results_;
   bool finalized_ = false;
   bool ended_ = false;
   size_t pending_commits_ = 0;
@@ -181,6 +197,7 @@ class RecvSession {
   wire::Nack gaps_;  // losses seen in the stream, NACKed at once rather than at the next poll
 
   // dsync
+  PathVersion deletion_;  // what the deletions it makes are, merged with what we held
   std::string root_;
   Excludes excludes_;
   std::unordered_set<std::string> sender_paths_;

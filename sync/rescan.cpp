@@ -13,9 +13,9 @@
 namespace makuo {
 
 RescanStats rescan(int basefd, const std::string& base_path, const Excludes* excludes,
-                   TreeIndex& index, Tombstones& tombs, const std::string& self,
-                   int64_t down_since_ns) {
+                   TreeIndex& index, const std::string& self, int64_t down_since_ns) {
   RescanStats s;
+  uint64_t when = uint64_t(std::max<int64_t>(down_since_ns, 0));
   std::unordered_set<std::string> seen;
   std::unordered_map<std::string, int64_t> dir_mtime;  // of the directories on disk
   auto excluded = [&](const std::string& p, bool dir) {
@@ -41,25 +41,15 @@ RescanStats rescan(int basefd, const std::string& base_path, const Excludes* exc
       seen.insert(path);
       IndexEntry now = index_entry_of(st);
       const IndexEntry* old = index.find(path);
-      if (!old) {
-        if (!index.fresh()) {
-          if (!is_dir) now.origin = self;
-          ++s.added;
-        }
-        index.put(path, now);
-      } else if (same_version(*old, st)) {
-        now.origin = old->origin;
-        now.ancestors = old->ancestors;
-        now.hash = old->hash;
-        index.put(path, now);  // a metadata change at most
+      if (old && same_state(*old, st)) {
+        // unchanged
+      } else if (!old && index.fresh()) {
+        index.put(path, now);  // there before makuo kept versions
       } else {
-        if (!is_dir) {
-          now.origin = self;
-          now.ancestors = descend_from(*old);
-        }
-        if (old->kind == wire::Kind::Dir) index.erase_tree(path);
+        now.version = bump(index.version_at(path), self, when);
+        if (old && old->kind == wire::Kind::Dir && !is_dir) index.erase_tree(path);
         index.put(path, now);
-        ++s.changed;
+        ++(old ? s.changed : s.added);
       }
       if (is_dir) {
         dir_mtime[path] = mtime_ns(st);
@@ -83,14 +73,12 @@ RescanStats rescan(int basefd, const std::string& base_path, const Excludes* exc
       deleted = it != dir_mtime.end() && it->second > down_since_ns;
     }
     if (deleted) {
-      std::optional<wire::Version> base;
-      if (!is_dir) base = e.version();
-      tombs.add(p, down_since_ns, base);
+      index.bury(p, bump(e.version, self, when), down_since_ns);
       ++s.deleted;
     } else {
+      index.forget(p);
       ++s.forgotten;
     }
-    index.erase_tree(p);
   }
   return s;
 }

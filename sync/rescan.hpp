@@ -1,16 +1,16 @@
 // The start-up rescan: brings the tree index in line with the disk after the daemon was not
-// running, so that what changed meanwhile is known. A path that appeared or changed is a
-// version written here; a path that is gone was deleted here, and gets a tombstone, when the
-// directory that held it was changed after we stopped (a deletion changes its directory's
-// mtime; a file that merely never became durable before a power loss does not). Its
-// deletion time is taken as the moment we stopped, the earliest it can have been: any version
-// written elsewhere since then wins over it.
+// running, so that what changed meanwhile is known. A path that appeared or changed is a change
+// made here (its version bumped); a path that is gone was deleted here, and gets a tombstone,
+// when the directory that held it was changed after we stopped (a deletion changes its
+// directory's mtime; a file that merely never became durable before a power loss does not).
+// These changes are dated the moment we stopped, the earliest they can have been: a concurrent
+// change made elsewhere since then wins over them. On a first run (no index yet) what is there
+// gets no version: "no change seen yet", as on every node that holds the same bytes.
 #pragma once
 #include <cstdint>
 #include <string>
 
 #include "sync/paths.hpp"
-#include "sync/tombstones.hpp"
 #include "sync/tree_index.hpp"
 
 namespace makuo {
@@ -25,7 +25,6 @@ struct RescanStats {
 
 // down_since_ns: when this node stopped (0: unknown; nothing is then taken for a deletion).
 RescanStats rescan(int basefd, const std::string& base_path, const Excludes* excludes,
-                   TreeIndex& index, Tombstones& tombs, const std::string& self,
-                   int64_t down_since_ns);
+                   TreeIndex& index, const std::string& self, int64_t down_since_ns);
 
 }  // namespace makuo

@@ -81,6 +81,7 @@ SendSession::SendSession(uint32_t sid, wire::NodeId self, int basefd, SessionReq
       loglevel_(req.loglevel),
       root_(std::move(req.root)),
       excludes_(std::move(req.excludes)),
+      deletion_(std::move(req.deletion)),
       sink_(std::move(sink)),
       tun_(tuning),
       started_(now) {
@@ -99,7 +100,7 @@ SendSession::SendSession(uint32_t sid, wire::NodeId self, int basefd, SessionReq
   size_t budget = tun_.block_size + wire::kDataOverhead - wire::kManifestOverhead;
   size_t extra = 0;
   if (flags_ & wire::kDsync) {
-    extra = 4 + root_.size();
+    extra = 4 + root_.size() + 3 + deletion_.origin.size() + 16 * deletion_.vv.size();
     for (auto& x : excludes_) extra += 2 + x.size();
   }
   Chunk c;
@@ -414,6 +415,7 @@ bool SendSession::pump_manifest(TimePoint now, Pacer& pacer, Transport& net, boo
     if (c.first == 0) {
       m.root = root_;
       m.excludes = excludes_;
+      m.deletion = deletion_;
     }
     pkt_.clear();
     wire::encode(pkt_, self_, m);

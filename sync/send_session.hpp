@@ -39,6 +39,7 @@ struct SessionRequest {
   int loglevel = 0;                   // the console's level when the command started
   std::string root;                   // dsync
   std::vector<std::string> excludes;  // dsync
+  PathVersion deletion;               // dsync: the version of the deletions it makes
 };
 
 struct Progress {
@@ -157,6 +158,7 @@ class SendSession {
   int loglevel_;
   std::string root_;
   std::vector<std::string> excludes_;
+  PathVersion deletion_;
   SessionSink sink_;
   SessionTuning tun_;
   std::vector<TargetState> targets_;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 
 #include "sync/fsops.hpp"
 
@@ -28,6 +29,20 @@ std::string upper_bound_of_tree(const std::string& path) {
   return path + char('/' + 1);  // every "path/..." sorts below "path0"
 }
 
+// The entries of m at path and below it.
+template <class Map>
+auto tree_range(Map& m, const std::string& path) {
+  return std::make_pair(m.lower_bound(path + "/"), m.lower_bound(upper_bound_of_tree(path)));
+}
+
+IndexEntry tomb_of(const PathVersion& v, int64_t when_ns) {
+  IndexEntry t;
+  t.kind = wire::Kind::Absent;
+  t.mtime_ns = when_ns;
+  t.version = v;
+  return t;
+}
+
 }  // namespace
 
 IndexEntry index_entry_of(const wire::Entry& e) {
@@ -38,6 +53,7 @@ IndexEntry index_entry_of(const wire::Entry& e) {
   ie.gid = e.gid;
   ie.size = e.kind == wire::Kind::Dir ? 0 : e.size;
   ie.mtime_ns = e.mtime_ns;
+  if (e.kind == wire::Kind::File) ie.hash = e.hash;
   return ie;
 }
 
@@ -52,20 +68,20 @@ IndexEntry index_entry_of(const struct stat& st) {
   return ie;
 }
 
-bool same_version(const IndexEntry& ie, const struct stat& st) {
-  if (ie.kind != kind_of(st.st_mode)) return false;
-  return ie.kind == wire::Kind::Dir ||
-         (ie.size == uint64_t(st.st_size) && ie.mtime_ns == mtime_ns(st));
+bool same_state(const IndexEntry& ie, const struct stat& st, bool dir_mtime) {
+  if (ie.kind != kind_of(st.st_mode) || ie.mode != (st.st_mode & 07777) || ie.uid != st.st_uid ||
+      ie.gid != st.st_gid)
+    return false;
+  if (ie.kind == wire::Kind::Dir) return !dir_mtime || ie.mtime_ns == mtime_ns(st);
+  return ie.size == uint64_t(st.st_size) && ie.mtime_ns == mtime_ns(st);
 }
 
-std::vector<wire::Version> descend_from(const IndexEntry& old) {
-  if (old.kind == wire::Kind::Dir) return {};
-  std::vector<wire::Version> v{old.version()};
-  for (auto& a : old.ancestors) {
-    if (v.size() >= wire::kMaxAncestors) break;
-    v.push_back(a);
-  }
-  return v;
+bool same_state(const IndexEntry& ie, const wire::Entry& e) {
+  if (ie.kind != e.kind) return false;
+  if (e.kind == wire::Kind::Absent) return true;
+  if (ie.hash && e.hash && *ie.hash != *e.hash) return false;
+  return ie.mode == e.mode && ie.uid == e.uid && ie.gid == e.gid && ie.mtime_ns == e.mtime_ns &&
+         (ie.kind == wire::Kind::Dir || ie.size == e.size);
 }
 
 TreeIndex::TreeIndex(int dirfd, std::string name)
@@ -79,16 +95,19 @@ int TreeIndex::load(std::vector<std::string>& warnings, uid_t uid, gid_t gid) {
   uid_ = uid;
   gid_ = gid;
   auto replay = [&](const std::string& file, std::vector<uint8_t>& bytes) {
-    if (bytes.size() < kIndexMagic.size() ||
-        std::memcmp(bytes.data(), kIndexMagic.data(), kIndexMagic.size()) != 0) {
+    bool v1 = bytes.size() >= kIndexMagicV1.size() &&
+              std::memcmp(bytes.data(), kIndexMagicV1.data(), kIndexMagicV1.size()) == 0;
+    if (!v1 && (bytes.size() < kIndexMagic.size() ||
+                std::memcmp(bytes.data(), kIndexMagic.data(), kIndexMagic.size()) != 0)) {
       if (!bytes.empty()) warnings.push_back("index " + file + ": not an index file; ignored");
       return;
     }
+    upgraded_ |= v1;
     size_t pos = kIndexMagic.size();
     while (pos < bytes.size()) {
       IndexRecord r;
       size_t used = 0;
-      IndexDecode d = decode_index_record(std::span(bytes).subspan(pos), r, used);
+      IndexDecode d = decode_index_record(std::span(bytes).subspan(pos), r, used, v1);
       if (d != IndexDecode::Ok) {
         warnings.push_back("index " + file + ": " + std::to_string(bytes.size() - pos) +
                            " damaged bytes at the end skipped (a crash while writing)");
@@ -97,11 +116,24 @@ int TreeIndex::load(std::vector<std::string>& warnings, uid_t uid, gid_t gid) {
       pos += used;
       switch (r.op) {
         case IndexRecord::Op::Put:
-          map_[r.path] = std::move(r.entry);
+          if (r.entry.kind == wire::Kind::Absent) {
+            map_.erase(r.path);
+            tombs_[r.path] = std::move(r.entry);
+          } else {
+            tombs_.erase(r.path);
+            map_[r.path] = std::move(r.entry);
+          }
           break;
         case IndexRecord::Op::EraseTree:
-          map_.erase(map_.lower_bound(r.path + "/"), map_.lower_bound(upper_bound_of_tree(r.path)));
+          for (auto* m : {&map_, &tombs_}) {
+            auto [lo, hi] = tree_range(*m, r.path);
+            m->erase(lo, hi);
+            m->erase(r.path);
+          }
+          break;
+        case IndexRecord::Op::Erase:
           map_.erase(r.path);
+          tombs_.erase(r.path);
           break;
         case IndexRecord::Op::Stamp:
           stamp_ns_ = std::max(stamp_ns_, r.stamp_ns);
@@ -120,7 +152,17 @@ int TreeIndex::load(std::vector<std::string>& warnings, uid_t uid, gid_t gid) {
   replay(name_, snap);
   replay(log_name_, logb);
   snapshot_bytes_ = snap.size();
-  return open_log();
+  if (int e = open_log()) return e;
+  // A release 0.1 index is rewritten at once: its log must not be appended to in the new format.
+  if (upgraded_) return write_snapshot(stamp_ns_);
+  return 0;
+}
+
+uint64_t TreeIndex::max_clock() const {
+  uint64_t m = 0;
+  for (auto* map : {&map_, &tombs_})
+    for (auto& [p, e] : *map) m = std::max(m, e.version.vv.max_counter());
+  return m;
 }
 
 int TreeIndex::open_log() {
@@ -147,48 +189,101 @@ const IndexEntry* TreeIndex::find(const std::string& path) const {
   return it == map_.end() ? nullptr : &it->second;
 }
 
-void TreeIndex::log(const IndexRecord& r) {
+const IndexEntry* TreeIndex::tombstone(const std::string& path) const {
+  auto it = tombs_.find(path);
+  return it == tombs_.end() ? nullptr : &it->second;
+}
+
+PathVersion TreeIndex::version_at(const std::string& path) const {
+  if (const IndexEntry* e = find(path)) return e->version;
+  if (const IndexEntry* t = tombstone(path)) return t->version;
+  return {};
+}
+
+void TreeIndex::log(const std::string& path, const IndexEntry* e) {
+  IndexRecord r;
+  r.op = e ? IndexRecord::Op::Put : IndexRecord::Op::Erase;
+  r.path = path;
+  if (e) r.entry = *e;
   encode_index_record(pending_, r);
 }
 
 void TreeIndex::put(const std::string& path, const IndexEntry& e) {
+  if (e.kind == wire::Kind::Absent) return set_tomb(path, e);
+  tombs_.erase(path);
   auto [it, fresh] = map_.try_emplace(path, e);
   if (!fresh) {
     if (it->second == e) return;
     it->second = e;
   }
-  IndexRecord r;
-  r.op = IndexRecord::Op::Put;
-  r.path = path;
-  r.entry = e;
-  log(r);
+  log(path, &e);
+}
+
+void TreeIndex::set_tomb(const std::string& path, const IndexEntry& e) {
+  map_.erase(path);
+  tombs_[path] = e;
+  log(path, &e);
 }
 
 void TreeIndex::erase_tree(const std::string& path) {
-  auto lo = map_.lower_bound(path + "/"), hi = map_.lower_bound(upper_bound_of_tree(path));
-  size_t n = map_.erase(path);
-  if (lo != hi) {
-    map_.erase(lo, hi);
-    ++n;
+  bool any = false;
+  for (auto* m : {&map_, &tombs_}) {
+    auto [lo, hi] = tree_range(*m, path);
+    any |= lo != hi || m->count(path);
+    m->erase(lo, hi);
+    m->erase(path);
   }
-  if (!n) return;
+  if (!any) return;
   IndexRecord r;
   r.op = IndexRecord::Op::EraseTree;
   r.path = path;
-  log(r);
+  encode_index_record(pending_, r);
 }
 
-void TreeIndex::rename_tree(const std::string& from, const std::string& to) {
-  if (from == to || to.starts_with(from + "/")) return;
-  std::vector<std::pair<std::string, IndexEntry>> moved;
-  if (auto it = map_.find(from); it != map_.end()) moved.emplace_back(to, it->second);
-  auto lo = map_.lower_bound(from + "/"), hi = map_.lower_bound(upper_bound_of_tree(from));
+void TreeIndex::forget(const std::string& path) {
+  if (map_.erase(path)) log(path, nullptr);
+}
+
+void TreeIndex::bury(const std::string& path, const PathVersion& v, int64_t when_ns) {
+  std::vector<std::pair<std::string, IndexEntry>> below;
+  auto [lo, hi] = tree_range(map_, path);
+  for (auto it = lo; it != hi; ++it) {
+    PathVersion cv{VersionVector::merge(it->second.version.vv, v.vv), v.origin};
+    below.emplace_back(it->first, tomb_of(cv, when_ns));
+  }
+  for (auto& [p, t] : below) set_tomb(p, t);
+  set_tomb(path, tomb_of(v, when_ns));
+}
+
+std::vector<std::pair<std::string, IndexEntry>> TreeIndex::tombstones_in(
+    const std::string& dir) const {
+  std::vector<std::pair<std::string, IndexEntry>> v;
+  auto lo = dir.empty() ? tombs_.begin() : tombs_.lower_bound(dir + "/");
+  auto hi = dir.empty() ? tombs_.end() : tombs_.lower_bound(upper_bound_of_tree(dir));
+  size_t skip = dir.empty() ? 0 : dir.size() + 1;
   for (auto it = lo; it != hi; ++it)
-    moved.emplace_back(to + it->first.substr(from.size()), it->second);
-  if (moved.empty()) return;
-  erase_tree(from);
-  erase_tree(to);
-  for (auto& [p, e] : moved) put(p, e);
+    if (it->first.find('/', skip) == std::string::npos) v.emplace_back(*it);
+  return v;
+}
+
+std::vector<std::pair<std::string, IndexEntry>> TreeIndex::tombstones_below(
+    const std::string& path) const {
+  std::vector<std::pair<std::string, IndexEntry>> v;
+  if (auto it = tombs_.find(path); it != tombs_.end()) v.emplace_back(*it);
+  auto [lo, hi] = tree_range(tombs_, path);
+  v.insert(v.end(), lo, hi);
+  return v;
+}
+
+void TreeIndex::expire(int64_t now_ns, int64_t keep_ns) {
+  for (auto it = tombs_.begin(); it != tombs_.end();) {
+    if (now_ns - it->second.mtime_ns > keep_ns) {
+      log(it->first, nullptr);
+      it = tombs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 int TreeIndex::write_snapshot(int64_t now_ns) {
@@ -201,14 +296,16 @@ int TreeIndex::write_snapshot(int64_t now_ns) {
   int err = 0;
   IndexRecord r;
   r.op = IndexRecord::Op::Put;
-  for (auto& [p, e] : map_) {
-    r.path = p;
-    r.entry = e;
-    encode_index_record(buf, r);
-    if (buf.size() >= (1 << 20)) {
-      if ((err = write_all(fd, buf.data(), buf.size()))) break;
-      total += buf.size();
-      buf.clear();
+  for (auto* m : {&map_, &tombs_}) {
+    for (auto& [p, e] : *m) {
+      r.path = p;
+      r.entry = e;
+      encode_index_record(buf, r);
+      if (buf.size() >= (1 << 20)) {
+        if ((err = write_all(fd, buf.data(), buf.size()))) break;
+        total += buf.size();
+        buf.clear();
+      }
     }
   }
   IndexRecord s;
@@ -251,90 +348,146 @@ int TreeIndex::flush(int64_t now_ns, bool sync) {
   return 0;
 }
 
-LocalVersion TreeIndex::local_version(const std::string& path, const struct stat& st,
-                                      const std::string& self) const {
-  LocalVersion v;
-  const IndexEntry* ie = find(path);
-  if (ie && same_version(*ie, st)) {
-    v.origin = ie->origin;
-    v.hash = ie->hash;
-    v.ancestors = ie->ancestors;
-    return v;
+PathVersion TreeIndex::local_version(const std::string& path, const struct stat* st,
+                                     const std::string& self, uint64_t now) const {
+  const IndexEntry* live = find(path);
+  if (st) {
+    // A directory's mtime moves with what is put in it, by our receiver too: its own changes
+    // (mode, owner) are changes here; its entries' are judged on their own.
+    if (live && same_state(*live, *st, false)) return live->version;
+    return bump(version_at(path), self, now);  // changed here, not recorded yet
   }
-  v.origin = self;
-  if (ie) v.ancestors = descend_from(*ie);
-  return v;
+  if (live) return bump(live->version, self, now);  // deleted here, not recorded yet
+  return version_at(path);
 }
 
-void TreeIndex::note_local(wire::Entry& e, const std::string& self) {
-  const IndexEntry* old = find(e.path);
+bool TreeIndex::note_local(wire::Entry& e, const std::string& self, uint64_t now, int64_t now_ns) {
+  const IndexEntry* live = find(e.path);
   if (e.kind == wire::Kind::Absent) {
-    e.origin = self;
-    if (old) e.ancestors = descend_from(*old);
-    erase_tree(e.path);
+    if (live) {
+      e.version = bump(live->version, self, now);
+      bury(e.path, e.version, now_ns);
+      return true;
+    }
+    const IndexEntry* t = tombstone(e.path);
+    if (t) e.version = t->version;  // deleted before (a rename's source, say): say it again
+    return t != nullptr;
+  }
+  if (live && same_state(*live, e)) {
+    e.version = live->version;
+    if (e.kind == wire::Kind::File && !e.hash) e.hash = live->hash;
+    if (e.hash && !live->hash) {
+      IndexEntry n = *live;
+      n.hash = e.hash;
+      put(e.path, n);
+    }
+    return true;
+  }
+  e.version = bump(version_at(e.path), self, now);
+  IndexEntry n = index_entry_of(e);
+  n.version = e.version;
+  put(e.path, n);
+  return true;
+}
+
+void TreeIndex::annotate(wire::Entry& e, const std::string& self, uint64_t now) const {
+  const IndexEntry* live = find(e.path);
+  if (live && same_state(*live, e)) {
+    e.version = live->version;
+    if (e.kind == wire::Kind::File && !e.hash) e.hash = live->hash;
     return;
   }
-  IndexEntry n = index_entry_of(e);
-  if (e.kind != wire::Kind::Dir) {
-    // Equal size and mtime with other content: a write within the mtime tick of the version
-    // it replaced (one received from elsewhere, say), which is ours.
-    bool rewritten = e.hash && old && old->hash && *e.hash != *old->hash;
-    if (old && old->kind == e.kind && old->version() == n.version() && !rewritten) {
-      // The same version again (a metadata change, or pushed once more): its history stays.
-      n.origin = old->origin;
-      n.ancestors = old->ancestors;
-      n.hash = e.hash ? e.hash : old->hash;
-    } else {
-      n.origin = self;
-      if (old) n.ancestors = descend_from(*old);
-      n.hash = e.hash;
-    }
-    e.origin = n.origin;
-    e.ancestors = n.ancestors;
-    if (e.kind == wire::Kind::File) e.hash = n.hash;
+  e.version = bump(version_at(e.path), self, now);
+}
+
+void TreeIndex::rename_tree(const std::string& from, const std::string& to, const std::string& self,
+                            uint64_t now, int64_t now_ns) {
+  if (from == to || to.starts_with(from + "/")) return;
+  std::vector<std::pair<std::string, IndexEntry>> moved;
+  if (auto it = map_.find(from); it != map_.end()) moved.emplace_back(to, it->second);
+  auto [lo, hi] = tree_range(map_, from);
+  for (auto it = lo; it != hi; ++it)
+    moved.emplace_back(to + it->first.substr(from.size()), it->second);
+  // What stood at the target is gone, replaced.
+  std::vector<std::pair<std::string, PathVersion>> replaced;
+  if (auto it = map_.find(to); it != map_.end()) replaced.emplace_back(to, it->second.version);
+  auto [tlo, thi] = tree_range(map_, to);
+  for (auto it = tlo; it != thi; ++it) replaced.emplace_back(it->first, it->second.version);
+  for (auto& [q, v] : replaced) set_tomb(q, tomb_of(bump(v, self, now), now_ns));
+  for (auto& [q, e] : moved) {
+    std::string p = from + q.substr(to.size());
+    set_tomb(p, tomb_of(bump(e.version, self, now), now_ns));
+    PathVersion carried{VersionVector::merge(version_at(q).vv, e.version.vv), e.version.origin};
+    e.version = bump(carried, self, now);
+    put(q, e);
   }
+}
+
+void TreeIndex::move_tree(const std::string& from, const std::string& to) {
+  if (from == to || to.starts_with(from + "/")) return;
+  std::vector<std::pair<std::string, IndexEntry>> moved;
+  if (auto it = map_.find(from); it != map_.end()) moved.emplace_back(to, it->second);
+  auto [lo, hi] = tree_range(map_, from);
+  for (auto it = lo; it != hi; ++it)
+    moved.emplace_back(to + it->first.substr(from.size()), it->second);
+  if (moved.empty()) return;
+  for (auto& [q, e] : moved) {
+    std::string p = from + q.substr(to.size());
+    map_.erase(p);
+    log(p, nullptr);
+  }
+  for (auto& [q, e] : moved) put(q, e);
+}
+
+void TreeIndex::note_applied(const std::string& path, const struct stat* st, const PathVersion& v,
+                             const std::optional<wire::Hash128>& hash, int64_t now_ns) {
+  if (!st) return bury(path, v, now_ns);
+  IndexEntry n = index_entry_of(*st);
+  n.version = v;
+  if (n.kind == wire::Kind::File) {
+    n.hash = hash;
+    const IndexEntry* old = find(path);
+    if (!n.hash && old && old->hash && same_state(*old, *st)) n.hash = old->hash;
+  }
+  put(path, n);
+}
+
+void TreeIndex::stamp_push(wire::Entry& e, const std::string& self, uint64_t now) {
+  e.version = bump(version_at(e.path), self, now);
+  if (e.kind == wire::Kind::Absent) {
+    if (find(e.path) || tombstone(e.path)) bury(e.path, e.version, e.mtime_ns);
+    return;
+  }
+  const IndexEntry* live = find(e.path);
+  IndexEntry n = index_entry_of(e);
+  if (live && same_state(*live, e) && !n.hash) n.hash = live->hash;
+  n.version = e.version;
   put(e.path, n);
 }
 
-void TreeIndex::annotate(wire::Entry& e, const std::string& self) const {
-  if (e.kind == wire::Kind::Dir || e.kind == wire::Kind::Absent) return;
-  const IndexEntry* old = find(e.path);
-  if (old && old->kind == e.kind && old->version() == wire::Version{e.mtime_ns, e.size}) {
-    e.origin = old->origin;
-    e.ancestors = old->ancestors;
-    if (e.kind == wire::Kind::File && !e.hash) e.hash = old->hash;
-    return;
-  }
-  e.origin = self;
-  if (old) e.ancestors = descend_from(*old);
-}
-
-void TreeIndex::note_applied(const std::string& path, const struct stat* st, const wire::Entry* e,
-                             const std::string& sender) {
-  if (!st) {
-    erase_tree(path);
-    return;
-  }
-  IndexEntry n = index_entry_of(*st);
-  const IndexEntry* old = find(path);
-  if (e && e->kind == n.kind && (n.kind == wire::Kind::Dir || e->mtime_ns == n.mtime_ns)) {
-    // The incoming version, with its history.
-    if (n.kind != wire::Kind::Dir) {
-      n.origin = e->origin.empty() ? sender : e->origin;
-      n.ancestors = e->ancestors;
-      if (n.kind == wire::Kind::File && e->size == n.size) n.hash = e->hash;
+int import_legacy_tombstones(int dirfd, const std::string& name, TreeIndex& index,
+                             const std::string& self) {
+  std::vector<uint8_t> bytes;
+  if (int e = read_file(dirfd, name, bytes)) return e == ENOENT ? 0 : e;
+  // One per line: "NS[/BASE_MTIME/BASE_SIZE]<TAB>PATH", '\\' and newlines in paths escaped.
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    int64_t when = std::strtoll(line.c_str(), nullptr, 10);
+    std::string p;
+    for (size_t i = tab + 1; i < line.size(); ++i) {
+      if (line[i] == '\\' && i + 1 < line.size())
+        p += line[++i] == 'n' ? '\n' : line[i];
+      else
+        p += line[i];
     }
-  } else if (old && same_version(*old, *st)) {
-    n.origin = old->origin;  // our receiver changed its metadata only
-    n.ancestors = old->ancestors;
-    n.hash = old->hash;
-  } else if (n.kind != wire::Kind::Dir) {
-    n.origin = sender;  // e.g. moved here by the sender's rename
+    if (when <= 0 || p.empty() || index.find(p)) continue;
+    // A deletion made at that time, as release 0.1 ordered it: later changes win over it.
+    index.bury(p, bump({}, self, uint64_t(when)), when);
   }
-  if (n.kind != wire::Kind::Dir && old && old->kind == n.kind && old->version() == n.version()) {
-    if (!n.hash) n.hash = old->hash;
-  }
-  put(path, n);
+  return unlinkat(dirfd, name.c_str(), 0) == 0 ? 0 : errno;
 }
 
 }  // namespace makuo

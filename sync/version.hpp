@@ -1,4 +1,4 @@
 #pragma once
 namespace makuo {
-inline constexpr const char* kVersion = "0.1.0";
+inline constexpr const char* kVersion = "0.2.0";
 }

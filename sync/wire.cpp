@@ -96,10 +96,9 @@ constexpr uint8_t kEntryHasHash = 1;
 constexpr uint8_t kEntryHasLink = 2;
 constexpr uint8_t kEntryHasRdev = 4;
 constexpr uint8_t kEntryHasFrom = 8;
-constexpr uint8_t kEntryHasOrigin = 16;
-constexpr uint8_t kEntryHasBase = 32;
+constexpr uint8_t kEntryHasVersion = 16;
 constexpr uint8_t kEntryFlags =
-    kEntryHasHash | kEntryHasLink | kEntryHasRdev | kEntryHasFrom | kEntryHasOrigin | kEntryHasBase;
+    kEntryHasHash | kEntryHasLink | kEntryHasRdev | kEntryHasFrom | kEntryHasVersion;
 
 bool has_link(Kind k) {
   return k == Kind::Symlink || k == Kind::HardLink;
@@ -111,12 +110,50 @@ bool may_have_from(Kind k) {
   return k == Kind::File || k == Kind::Dir;
 }
 
+// A version: origin (str8), then the vector's dots (u8 count, node u64 + counter u64 each, in
+// node order). An empty vector is not sent (the flag is clear).
+void put_version(Writer& w, const PathVersion& v) {
+  w.str8(v.origin);
+  size_t n = std::min(v.vv.size(), VersionVector::kMaxDots);
+  w.u8(uint8_t(n));
+  for (size_t i = 0; i < n; ++i) {
+    w.u64(v.vv.dots()[i].node);
+    w.u64(v.vv.dots()[i].counter);
+  }
+}
+
+// Exactly one encoding per version: dots in strictly increasing node order, counters above 0,
+// and the origin among them.
+bool get_version(Reader& r, PathVersion& v) {
+  v.origin = r.str8();
+  size_t n = r.u8();
+  if (!r.ok || n == 0 || n > VersionVector::kMaxDots || v.origin.empty()) return false;
+  std::vector<Dot> dots(n);
+  for (size_t i = 0; i < n; ++i) {
+    dots[i].node = r.u64();
+    dots[i].counter = r.u64();
+    if (dots[i].counter == 0 || (i > 0 && dots[i].node <= dots[i - 1].node)) return false;
+  }
+  if (!r.ok) return false;
+  v.vv = VersionVector(std::move(dots));
+  return v.vv.get(node_key(v.origin)) != 0;
+}
+
+bool has_version(const PathVersion& v) {
+  return !v.vv.empty() && !v.origin.empty();
+}
+
+size_t version_size(const PathVersion& v) {
+  return has_version(v) ? 1 + std::min<size_t>(v.origin.size(), 255) + 1 +
+                              16 * std::min(v.vv.size(), VersionVector::kMaxDots)
+                        : 0;
+}
+
 void put_entry(Writer& w, const Entry& e) {
   uint8_t f = (e.hash ? kEntryHasHash : 0) | (has_link(e.kind) ? kEntryHasLink : 0) |
               (has_rdev(e.kind) ? kEntryHasRdev : 0) |
               (may_have_from(e.kind) && !e.from.empty() ? kEntryHasFrom : 0) |
-              (!e.origin.empty() ? kEntryHasOrigin : 0) |
-              (!e.ancestors.empty() && e.kind != Kind::Dir ? kEntryHasBase : 0);
+              (has_version(e.version) ? kEntryHasVersion : 0);
   w.u8(uint8_t(e.kind));
   w.u8(f);
   w.u32(e.mode);
@@ -131,15 +168,7 @@ void put_entry(Writer& w, const Entry& e) {
   if (f & kEntryHasRdev) w.u64(e.rdev);
   if (f & kEntryHasFrom) w.str16(e.from);
   if (e.hash) w.raw(e.hash->data(), 16);
-  if (f & kEntryHasOrigin) w.str8(e.origin);
-  if (f & kEntryHasBase) {
-    size_t n = std::min(e.ancestors.size(), kMaxAncestors);
-    w.u8(uint8_t(n));
-    for (size_t i = 0; i < n; ++i) {
-      w.u64(uint64_t(e.ancestors[i].mtime_ns));
-      w.u64(e.ancestors[i].size);
-    }
-  }
+  if (f & kEntryHasVersion) put_version(w, e.version);
 }
 
 bool get_entry(Reader& r, Entry& e) {
@@ -150,8 +179,7 @@ bool get_entry(Reader& r, Entry& e) {
   // Exactly the fields its kind has: one encoding per entry, nothing left to interpretation.
   if ((f & ~kEntryFlags) || bool(f & kEntryHasLink) != has_link(e.kind) ||
       bool(f & kEntryHasRdev) != has_rdev(e.kind) ||
-      ((f & kEntryHasFrom) && !may_have_from(e.kind)) ||
-      ((f & kEntryHasBase) && e.kind == Kind::Dir))
+      ((f & kEntryHasFrom) && !may_have_from(e.kind)))
     return false;
   e.mode = r.u32();
   e.uid = r.u32();
@@ -172,20 +200,7 @@ bool get_entry(Reader& r, Entry& e) {
     r.raw(h.data(), 16);
     e.hash = h;
   }
-  if (f & kEntryHasOrigin) {
-    e.origin = r.str8();
-    if (e.origin.empty()) return false;
-  }
-  if (f & kEntryHasBase) {
-    size_t n = r.u8();
-    if (n == 0 || n > kMaxAncestors) return false;
-    for (size_t i = 0; i < n; ++i) {
-      Version v;
-      v.mtime_ns = int64_t(r.u64());
-      v.size = r.u64();
-      e.ancestors.push_back(v);
-    }
-  }
+  if ((f & kEntryHasVersion) && !get_version(r, e.version)) return false;
   return r.ok && e.mode <= 07777;
 }
 
@@ -227,10 +242,7 @@ size_t encoded_size(const Entry& e) {
          std::min<size_t>(e.group.size(), 255) + 2 + e.path.size() +
          (has_link(e.kind) ? 2 + e.link.size() : 0) + (has_rdev(e.kind) ? 8 : 0) +
          (may_have_from(e.kind) && !e.from.empty() ? 2 + e.from.size() : 0) + (e.hash ? 16 : 0) +
-         (!e.origin.empty() ? 1 + std::min<size_t>(e.origin.size(), 255) : 0) +
-         (!e.ancestors.empty() && e.kind != Kind::Dir
-              ? 1 + 16 * std::min(e.ancestors.size(), kMaxAncestors)
-              : 0);
+         version_size(e.version);
 }
 
 void encode(Bytes& out, NodeId node, Type t, const Announce& m) {
@@ -239,6 +251,8 @@ void encode(Bytes& out, NodeId node, Type t, const Announce& m) {
   w.str8(m.name);
   w.str8(m.version);
   w.u16(m.flags);
+  w.u64(uint64_t(m.wall_ns));
+  w.u64(m.clock);
 }
 
 void encode(Bytes& out, NodeId node, const Manifest& m) {
@@ -255,6 +269,8 @@ void encode(Bytes& out, NodeId node, const Manifest& m) {
     w.str16(m.root);
     w.u16(uint16_t(m.excludes.size()));
     for (auto& x : m.excludes) w.str16(x);
+    w.u8(has_version(m.deletion) ? 1 : 0);
+    if (has_version(m.deletion)) put_version(w, m.deletion);
   }
 }
 
@@ -368,6 +384,8 @@ Error decode(std::span<const uint8_t> in, Announce& m) {
   m.name = r.str8();
   m.version = r.str8();
   m.flags = r.u16();
+  m.wall_ns = int64_t(r.u64());
+  m.clock = r.u64();
   if (r.ok && m.name.empty()) return Error::BadValue;
   return r.finish();
 }
@@ -394,6 +412,9 @@ Error decode(std::span<const uint8_t> in, Manifest& m) {
     m.root = r.str16();
     uint16_t nx = r.u16();
     for (uint16_t i = 0; i < nx && r.ok; ++i) m.excludes.push_back(r.str16());
+    uint8_t has = r.u8();
+    if (r.ok && has > 1) return Error::BadValue;
+    if (has && !get_version(r, m.deletion)) return r.ok ? Error::BadValue : Error::Truncated;
   }
   return r.finish();
 }

@@ -8,29 +8,24 @@
 #include <string>
 #include <vector>
 
+#include "sync/version_vector.hpp"
+
 namespace makuo::wire {
 
 // makuosan 1.3.x puts its protocol version (7) in byte 0 and drops anything else; our magic
 // starts with 'M' (0x4d), so each side drops the other's packets cleanly.
 constexpr uint32_t kMagic = 0x4d4b4f31;  // "MKO1"
-constexpr uint8_t kVersion = 1;
+// 2: entries carry version vectors, heartbeats their sender's clocks (makuo 0.2). A daemon
+// drops datagrams of another protocol version and says so (a 0.1 peer cannot be ordered).
+constexpr uint8_t kVersion = 2;
 constexpr size_t kHeaderSize = 16;
 constexpr size_t kMaxPath = 4095;
 constexpr size_t kMaxName = 255;
 constexpr uint32_t kMaxEntries = 4'000'000;
-constexpr size_t kMaxAncestors = 4;  // per push: bounds what a receiver allocates
 
 using NodeId = uint64_t;
 using Hash128 = std::array<uint8_t, 16>;
 using Bytes = std::vector<uint8_t>;
-
-// A version of a path's content, as last writer wins tells versions apart: a write changes the
-// mtime (ns) and usually the size.
-struct Version {
-  int64_t mtime_ns = 0;
-  uint64_t size = 0;
-  bool operator==(const Version&) const = default;
-};
 
 enum class Type : uint8_t {
   Hello = 1,  // "I just started": members answer with a unicast Heartbeat
@@ -62,6 +57,8 @@ struct Announce {
   std::string name;
   std::string version;
   uint16_t flags = 0;
+  int64_t wall_ns = 0;  // the sender's wall clock when it sent this: peers compare theirs
+  uint64_t clock = 0;   // the sender's hybrid clock: peers' clocks pass it
 };
 
 enum class Kind : uint8_t { File = 1, Dir, Symlink, HardLink, Fifo, CharDev, BlockDev, Absent };
@@ -79,12 +76,9 @@ struct Entry {
   std::string from;  // File or Dir: it was renamed from this path (a receiver holding that
                      // object with the same size and mtime renames it instead of receiving it)
   std::optional<Hash128> hash;  // check sessions; automatic pushes for files up to 64 MiB
-  // Automatic pushes: the node where this version was written (last writer wins breaks equal
-  // mtimes by it), and the versions it replaced there, latest first (at most kMaxAncestors;
-  // not on directories). A receiver whose own version is not among them wrote concurrently:
-  // a conflict.
-  std::string origin;
-  std::vector<Version> ancestors;
+  // Every push but --check: which version of the path this state is (an Absent entry: the
+  // version of its deletion). Receivers judge by it, never by the mtime (receive_judge.hpp).
+  PathVersion version;
   bool operator==(const Entry&) const = default;
 };
 
@@ -93,8 +87,10 @@ constexpr uint16_t kDryRun = 1;
 constexpr uint16_t kCheck = 2;
 constexpr uint16_t kDsync = 4;
 constexpr uint16_t kRecursive = 8;
-// Automatic propagation of recorded changes: last writer wins, a receiver keeps a version with
-// a later mtime (an Absent entry's mtime_ns is when the deletion was pushed).
+// Automatic propagation of recorded changes and catch-up: a receiver takes a version that
+// descends from its own and keeps its own when it descends from the incoming one; concurrent
+// versions are ordered by their clocks (receive_judge.hpp). Without it a push is
+// authoritative, as msync's are: the receivers take the sender's state, whatever they held.
 constexpr uint16_t kAuto = 16;
 // Catch-up, first phase: Dir entries carrying the digest of what is directly in them
 // (dir_digest); receivers answer CheckOk (same) or CheckNg (differs) and change nothing.
@@ -107,9 +103,11 @@ struct Manifest {
   uint32_t total = 0;  // entries in the whole session
   uint32_t first = 0;  // index of entries[0]
   std::vector<Entry> entries;
-  // dsync only, carried in the chunk with first == 0
+  // dsync only, carried in the chunk with first == 0: the subtree and its excludes, and the
+  // version the deletions it makes are (merged with what each receiver held).
   std::string root;
   std::vector<std::string> excludes;
+  PathVersion deletion;
 };
 
 enum class Code : uint8_t {
@@ -123,7 +121,8 @@ enum class Code : uint8_t {
   Deleted = 7,        // sync of an absent path removed it
   ReadOnly = 8,       // receiver runs with -r
   DoneOwnerKept = 9,  // committed, but the receiver is not root: the owner was not applied
-  Newer = 10,         // kAuto: the receiver's version is more recent; it keeps it
+  Newer = 10,         // kAuto: the receiver's version descends from the incoming one, or wins
+                      // over it (concurrent); it keeps it
 };
 bool is_final(Code c, bool dry_run);
 

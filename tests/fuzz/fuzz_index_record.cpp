@@ -1,5 +1,6 @@
 // Tree-index files: whatever bytes a crash or a disk leaves, decoding never reads out of
-// bounds, and what it decodes re-encodes to the same bytes.
+// bounds, and what it decodes re-encodes to the same bytes. Release 0.1's records are decoded
+// too (not re-encoded: they are rewritten in the current format).
 #include <cstdlib>
 #include <cstring>
 
@@ -20,5 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (again.size() != used || std::memcmp(again.data(), data + pos, used) != 0) abort();
     pos += used;
   }
+  IndexRecord old;
+  size_t used = 0;
+  if (decode_index_record(in, old, used, true) == IndexDecode::Ok && (used == 0 || used > size))
+    abort();
   return 0;
 }

@@ -116,11 +116,15 @@ g = sys.argv[1]
 s.sendto(bytes([7, 2, 0, 0]) + b"\0" * 60, (g, 5000))        # makuosan 1.3.x
 s.sendto(b"MKO1", (g, 5000))                                  # truncated
 s.sendto(b"garbage" * 20, (g, 5000))                          # not ours
-s.sendto(b"MKO1\x01\x10\0\0" + b"\0" * 8 + b"\xff" * 30, (g, 5000))  # malformed manifest
+s.sendto(b"MKO1\x02\x10\0\0" + b"\0" * 8 + b"\xff" * 30, (g, 5000))  # malformed manifest
+s.sendto(b"MKO1\x01\x02\0\0" + b"\0" * 8 + b"\x04web9\x050.1.0\0\0", (g, 5000))  # makuo 0.1
 PY
 t=$((SECONDS + 5))
-until node_msync 1 --status | grep -q 'makuosan=1' && node_msync 1 --status | grep -q 'malformed=1'; do
+until node_msync 1 --status | grep -q 'makuosan=1' && node_msync 1 --status | grep -q 'malformed=1' &&
+      node_msync 1 --status | grep -q 'bad_version=1'; do
   [ $SECONDS -lt $t ] || break; sleep 0.1; done
-node_msync 1 --status | grep '^dropped' | grep -q 'truncated=1 bad_magic=1 makuosan=1 bad_version=0 malformed=1' && ok "counted" || { fail "drop counters"; node_msync 1 --status | grep dropped; }
+node_msync 1 --status | grep '^dropped' | grep -q 'truncated=1 bad_magic=1 makuosan=1 bad_version=1 malformed=1' && ok "counted" || { fail "drop counters"; node_msync 1 --status | grep dropped; }
+grep -q "$(node_ip 2):[0-9]* speaks makuo protocol 1 and this node 2" "$(node_logf 1)" && ok "a release 0.1 peer is named in the log" \
+  || fail "no line about the release 0.1 peer"
 expect_rc 0 node_msync 1 -r && ok "cluster still works" || fail "cluster broken"
 t_finish

@@ -10,7 +10,6 @@ namespace {
 
 struct Fixture {
   Sim sim{2, {}};
-  Tombstones tombs{sim.node(0).basefd, ".tombs-test", 0};
   CatchUp cu;
   Target n1;
 
@@ -22,7 +21,7 @@ struct Fixture {
     c.self = "n0";
     return c;
   }
-  Fixture() : cu(config(sim), *sim.node(0).engine, tombs) {
+  Fixture() : cu(config(sim), *sim.node(0).engine) {
     auto m = sim.node(0).engine->members().sorted();
     EXPECT_EQ(m.size(), 1u);
     n1 = {m.at(0).id, m.at(0).name, m.at(0).ep};

@@ -1,5 +1,6 @@
 // An in-memory LAN for Engines: fake clock, per-receiver loss, reordering, duplication and
-// dead members, with real temporary base directories.
+// dead members, with real temporary base directories. Each node has a hybrid clock over a
+// simulated wall clock (the fake time, plus a skew of its own).
 #pragma once
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "sync/engine.hpp"
+#include "sync/hybrid_clock.hpp"
 #include "sync/tree_index.hpp"
 
 namespace makuo::test {
@@ -51,6 +53,8 @@ class Sim {
     int basefd = -1;
     int statefd = -1;
     std::unique_ptr<TreeIndex> index;
+    std::unique_ptr<HybridClock> clock;
+    int64_t skew_ns = 0;  // its wall clock minus the simulation's
     std::vector<std::string> conflict_copies;
     Net net;
     std::unique_ptr<Engine> engine;
@@ -78,6 +82,9 @@ class Sim {
       c.recv.privileged = false;
       c.tuning = tuning;
       c.rate_bytes = o.rate;
+      Node* raw = nd.get();
+      nd->clock = std::make_unique<HybridClock>([this, raw] { return wall_ns() + raw->skew_ns; });
+      c.clock = nd->clock.get();
       if (o.index) {
         fs::create_directories(root_ / ("state" + std::to_string(i)));
         nd->statefd = open((root_ / ("state" + std::to_string(i))).c_str(),
@@ -86,9 +93,9 @@ class Sim {
         std::vector<std::string> warnings;
         nd->index->load(warnings);
         c.recv.index = nd->index.get();
+        c.recv.clock = nd->clock.get();
         c.recv.self = c.name;
         c.recv.keep_conflicts = o.keep_conflicts;
-        Node* raw = nd.get();
         c.recv.on_conflict_copy = [raw](const std::string& p) {
           raw->conflict_copies.push_back(p);
         };
@@ -112,6 +119,11 @@ class Sim {
 
   Node& node(size_t i) { return *nodes_[i]; }
   TimePoint now() const { return now_; }
+  // The simulated wall clock: 2026-12-01 at the start, moving with the fake time.
+  int64_t wall_ns() const {
+    return 1'796'083'200'000'000'000LL +
+           std::chrono::duration_cast<std::chrono::nanoseconds>(now_ - TimePoint{}).count();
+  }
   SimOptions& options() { return opt_; }
   void kill(size_t i) { nodes_[i]->alive = false; }
 

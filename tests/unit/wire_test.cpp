@@ -35,8 +35,8 @@ Manifest sample_manifest() {
   f.path = "dir/file name";
   f.hash = Hash128{1, 2, 3};
   f.from = "old/file name";
-  f.origin = "web2";
-  f.ancestors = {{1600000000000000000, 10}, {5, 0}};
+  f.version.origin = "web2";
+  f.version.vv = VersionVector({{node_key("web2"), 1600000000000000000}, {node_key("web1"), 5}});
   Entry l;
   l.kind = Kind::Symlink;
   l.mode = 0777;
@@ -50,6 +50,7 @@ Manifest sample_manifest() {
   m.entries = {f, l, d};
   m.root = "dir";
   m.excludes = {"*.log", "cache/"};
+  m.deletion = bump({}, "web2", 1700000000000000000);
   return m;
 }
 
@@ -65,6 +66,7 @@ TEST(Wire, ManifestRoundTrips) {
   EXPECT_EQ(r.entries, m.entries);
   EXPECT_EQ(r.root, "dir");
   EXPECT_EQ(r.excludes, m.excludes);
+  EXPECT_EQ(r.deletion, m.deletion);
   EXPECT_EQ(r.total, 3u);
 }
 
@@ -82,34 +84,56 @@ TEST(Wire, RenameSourceOnlyOnFilesAndDirs) {
                           encoded_size(m.entries[2]));
 }
 
-TEST(Wire, VersionHistoryIsBoundedAndNotOnDirectories) {
+TEST(Wire, VersionsTravelOnEveryKindAndHaveOneEncoding) {
   Manifest m = sample_manifest();
   m.flags = 0;
-  m.entries[0].ancestors.assign(kMaxAncestors + 3, Version{1, 1});
-  Entry dir;
+  Entry dir, gone;
   dir.kind = Kind::Dir;
   dir.path = "d";
-  dir.ancestors = {{1, 1}};  // directories have no content versions: not encoded
+  dir.version = bump({}, "web1", 7);
+  gone.kind = Kind::Absent;
+  gone.path = "gone";
+  gone.version = bump(dir.version, "web3", 9);
   m.entries.push_back(dir);
-  m.total = 4;
+  m.entries.push_back(gone);
+  m.total = 5;
   Bytes b;
   encode(b, 1, m);
   Manifest r;
   ASSERT_EQ(decode(body(b), r), Error::Ok);
-  EXPECT_EQ(r.entries[0].ancestors.size(), kMaxAncestors);
-  EXPECT_TRUE(r.entries[3].ancestors.empty());
+  EXPECT_EQ(r.entries, m.entries);
   size_t total = kManifestOverhead;
   for (auto& e : m.entries) total += encoded_size(e);
   EXPECT_EQ(b.size(), total);
+  // A vector whose origin has no counter in it, or whose nodes are out of order, is refused.
+  auto refused = [&](auto mutate) {
+    Bytes x = b;
+    mutate(x);
+    Manifest y;
+    return decode(body(x), y) != Error::Ok;
+  };
+  // The last entry ends with: origin "web3", 2 dots of 16 bytes each.
+  size_t dots = b.size() - 32, count = dots - 1, origin = count - 4;
+  EXPECT_TRUE(refused([&](Bytes& x) { x[origin] = 'X'; }));  // another origin
+  EXPECT_TRUE(refused([&](Bytes& x) { x[count] = 0; }));     // no dots
+  EXPECT_TRUE(refused([&](Bytes& x) { x[count] = 33; }));    // too many
+  EXPECT_TRUE(refused([&](Bytes& x) {
+    std::swap_ranges(x.begin() + long(dots), x.begin() + long(dots) + 16,
+                     x.begin() + long(dots) + 16);
+  }));                                                                          // unsorted
+  EXPECT_TRUE(refused([&](Bytes& x) { std::fill(x.end() - 8, x.end(), 0); }));  // a zero counter
 }
 
 TEST(Wire, EveryMessageRoundTrips) {
   Bytes b;
-  encode(b, 1, Type::Hello, Announce{"web1", "0.1.0", kAnnounceReadOnly});
+  encode(b, 1, Type::Hello,
+         Announce{"web1", "0.1.0", kAnnounceReadOnly, 1700000000123456789, 1700000000123456790});
   Announce a;
   ASSERT_EQ(decode(body(b), a), Error::Ok);
   EXPECT_EQ(a.name, "web1");
   EXPECT_EQ(a.flags, kAnnounceReadOnly);
+  EXPECT_EQ(a.wall_ns, 1700000000123456789);
+  EXPECT_EQ(a.clock, 1700000000123456790u);
 
   b.clear();
   encode(b, 1, Report{7, {{1, Code::Need, 0}, {9, Code::Failed, 13}}});
@@ -175,7 +199,9 @@ TEST(Wire, RejectsForeignAndTruncatedDatagrams) {
     Manifest m;
     EXPECT_NE(decode(std::span(b).subspan(kHeaderSize, len - kHeaderSize), m), Error::Ok) << len;
   }
-  b[4] = 2;  // a future version
+  b[4] = 1;  // release 0.1's protocol, and a future one
+  EXPECT_EQ(decode_header(b, h), Error::BadVersion);
+  b[4] = kVersion + 1;
   EXPECT_EQ(decode_header(b, h), Error::BadVersion);
 }
 
