@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
@@ -265,6 +266,9 @@ int main(int argc, char** argv) {
     index.expire(realtime_ns(), keep_tombs_ns);
     if (int e = index.flush(realtime_ns(), true)) die("tree index: " + std::string(strerror(e)));
     hlc.raise_to(index.max_clock());
+    // Loading and checking a large index leaves much freed heap behind (the file read whole,
+    // the rescan's bookkeeping): give it back.
+    malloc_trim(0);
   }
   std::unique_ptr<AutoPush> autopush;
   std::unique_ptr<MountNotifier> notifier;

@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "sync/fsops.hpp"
@@ -16,7 +16,8 @@ RescanStats rescan(int basefd, const std::string& base_path, const Excludes* exc
                    TreeIndex& index, const std::string& self, int64_t down_since_ns) {
   RescanStats s;
   uint64_t when = uint64_t(std::max<int64_t>(down_since_ns, 0));
-  std::unordered_set<std::string> seen;
+  // The index's own keys of the paths found on disk (a pointer each, not a copy of the path).
+  std::vector<const std::string*> seen;
   std::unordered_map<std::string, int64_t> dir_mtime;  // of the directories on disk
   auto excluded = [&](const std::string& p, bool dir) {
     return excludes && excludes->match(base_path, p, dir);
@@ -38,7 +39,6 @@ RescanStats rescan(int basefd, const std::string& base_path, const Excludes* exc
       bool is_dir = S_ISDIR(st.st_mode);
       if (excluded(path, is_dir)) continue;
       ++s.entries;
-      seen.insert(path);
       IndexEntry now = index_entry_of(st);
       const IndexEntry* old = index.find(path);
       if (old && same_state(*old, st)) {
@@ -51,6 +51,8 @@ RescanStats rescan(int basefd, const std::string& base_path, const Excludes* exc
         index.put(path, now);
         ++(old ? s.changed : s.added);
       }
+      if (auto it = index.entries().find(path); it != index.entries().end())
+        seen.push_back(&it->first);
       if (is_dir) {
         dir_mtime[path] = mtime_ns(st);
         int sub = openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -59,9 +61,12 @@ RescanStats rescan(int basefd, const std::string& base_path, const Excludes* exc
     }
     close(fd);
   }
+  std::sort(seen.begin(), seen.end(), std::less<const std::string*>());
   std::vector<std::pair<std::string, IndexEntry>> gone;
   for (auto& [p, e] : index.entries())
-    if (!seen.count(p)) gone.emplace_back(p, e);
+    if (!std::binary_search(seen.begin(), seen.end(), &p, std::less<const std::string*>()))
+      gone.emplace_back(p, e);
+  std::vector<const std::string*>().swap(seen);
   for (auto& [p, e] : gone) {
     bool is_dir = e.kind == wire::Kind::Dir;
     bool deleted = false;

@@ -94,64 +94,95 @@ TreeIndex::~TreeIndex() {
 int TreeIndex::load(std::vector<std::string>& warnings, uid_t uid, gid_t gid) {
   uid_ = uid;
   gid_ = gid;
-  auto replay = [&](const std::string& file, std::vector<uint8_t>& bytes) {
-    bool v1 = bytes.size() >= kIndexMagicV1.size() &&
-              std::memcmp(bytes.data(), kIndexMagicV1.data(), kIndexMagicV1.size()) == 0;
-    if (!v1 && (bytes.size() < kIndexMagic.size() ||
-                std::memcmp(bytes.data(), kIndexMagic.data(), kIndexMagic.size()) != 0)) {
-      if (!bytes.empty()) warnings.push_back("index " + file + ": not an index file; ignored");
-      return;
-    }
-    upgraded_ |= v1;
-    size_t pos = kIndexMagic.size();
-    while (pos < bytes.size()) {
-      IndexRecord r;
-      size_t used = 0;
-      IndexDecode d = decode_index_record(std::span(bytes).subspan(pos), r, used, v1);
-      if (d != IndexDecode::Ok) {
-        warnings.push_back("index " + file + ": " + std::to_string(bytes.size() - pos) +
-                           " damaged bytes at the end skipped (a crash while writing)");
-        break;
-      }
-      pos += used;
-      switch (r.op) {
-        case IndexRecord::Op::Put:
-          if (r.entry.kind == wire::Kind::Absent) {
-            map_.erase(r.path);
-            tombs_[r.path] = std::move(r.entry);
-          } else {
-            tombs_.erase(r.path);
-            map_[r.path] = std::move(r.entry);
-          }
-          break;
-        case IndexRecord::Op::EraseTree:
-          for (auto* m : {&map_, &tombs_}) {
-            auto [lo, hi] = tree_range(*m, r.path);
-            m->erase(lo, hi);
-            m->erase(r.path);
-          }
-          break;
-        case IndexRecord::Op::Erase:
+  auto apply = [&](IndexRecord& r) {
+    switch (r.op) {
+      case IndexRecord::Op::Put:
+        if (r.entry.kind == wire::Kind::Absent) {
           map_.erase(r.path);
+          tombs_[r.path] = std::move(r.entry);
+        } else {
           tombs_.erase(r.path);
-          break;
-        case IndexRecord::Op::Stamp:
-          stamp_ns_ = std::max(stamp_ns_, r.stamp_ns);
-          break;
-      }
+          map_[r.path] = std::move(r.entry);
+        }
+        break;
+      case IndexRecord::Op::EraseTree:
+        for (auto* m : {&map_, &tombs_}) {
+          auto [lo, hi] = tree_range(*m, r.path);
+          m->erase(lo, hi);
+          m->erase(r.path);
+        }
+        break;
+      case IndexRecord::Op::Erase:
+        map_.erase(r.path);
+        tombs_.erase(r.path);
+        break;
+      case IndexRecord::Op::Stamp:
+        stamp_ns_ = std::max(stamp_ns_, r.stamp_ns);
+        break;
     }
   };
-  std::vector<uint8_t> snap, logb;
-  int e1 = read_file(dirfd_, name_, snap);
-  int e2 = read_file(dirfd_, log_name_, logb);
-  if (e1 && e1 != ENOENT) return e1;
-  if (e2 && e2 != ENOENT) return e2;
-  fresh_ = e1 == ENOENT && e2 == ENOENT;
+  // Read a megabyte at a time, so that loading costs the index, not the index and its file.
+  // Returns 0 or errno (ENOENT: no such file); bytes: the file's size.
+  auto replay = [&](const std::string& file, uint64_t& bytes) -> int {
+    Fd f(openat(dirfd_, file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!f) return errno;
+    struct stat st;
+    if (fstat(f.get(), &st) != 0) return errno;
+    bytes = uint64_t(st.st_size);
+    std::vector<uint8_t> buf;
+    size_t pos = 0;
+    uint64_t consumed = 0;
+    bool eof = false;
+    auto fill = [&]() -> int {
+      buf.erase(buf.begin(), buf.begin() + long(pos));
+      pos = 0;
+      size_t had = buf.size();
+      buf.resize(had + (1 << 20));
+      ssize_t n = read(f.get(), buf.data() + had, 1 << 20);
+      buf.resize(had + size_t(std::max<ssize_t>(n, 0)));
+      if (n <= 0) eof = true;
+      return n < 0 ? errno : 0;
+    };
+    while (!eof && buf.size() < kIndexMagic.size())
+      if (int e = fill()) return e;
+    bool v1 = buf.size() >= kIndexMagicV1.size() &&
+              std::memcmp(buf.data(), kIndexMagicV1.data(), kIndexMagicV1.size()) == 0;
+    if (!v1 && (buf.size() < kIndexMagic.size() ||
+                std::memcmp(buf.data(), kIndexMagic.data(), kIndexMagic.size()) != 0)) {
+      if (bytes) warnings.push_back("index " + file + ": not an index file; ignored");
+      return 0;
+    }
+    upgraded_ |= v1;
+    pos = kIndexMagic.size();
+    consumed = pos;
+    for (;;) {
+      IndexRecord r;
+      size_t used = 0;
+      IndexDecode d = decode_index_record(std::span(buf).subspan(pos), r, used, v1);
+      if (d == IndexDecode::Truncated && !eof) {
+        if (int e = fill()) return e;
+        continue;
+      }
+      if (d != IndexDecode::Ok) {
+        if (consumed < bytes)
+          warnings.push_back("index " + file + ": " + std::to_string(bytes - consumed) +
+                             " damaged bytes at the end skipped (a crash while writing)");
+        return 0;
+      }
+      pos += used;
+      consumed += used;
+      apply(r);
+    }
+  };
+  uint64_t snap_bytes = 0, log_bytes = 0;
   // Replaying the whole log over the snapshot is safe even when a crash came between writing
   // a new snapshot and emptying the log: every path ends as its last record left it.
-  replay(name_, snap);
-  replay(log_name_, logb);
-  snapshot_bytes_ = snap.size();
+  int e1 = replay(name_, snap_bytes);
+  if (e1 && e1 != ENOENT) return e1;
+  int e2 = replay(log_name_, log_bytes);
+  if (e2 && e2 != ENOENT) return e2;
+  fresh_ = e1 == ENOENT && e2 == ENOENT;
+  snapshot_bytes_ = snap_bytes;
   if (int e = open_log()) return e;
   // A release 0.1 index is rewritten at once: its log must not be appended to in the new format.
   if (upgraded_) return write_snapshot(stamp_ns_);
@@ -337,13 +368,20 @@ int TreeIndex::flush(int64_t now_ns, bool sync) {
   s.op = IndexRecord::Op::Stamp;
   s.stamp_ns = now_ns;
   encode_index_record(pending_, s);
+  // A start-up rescan of a large tree can fill megabytes here: they are not kept.
+  auto release = [this] {
+    if (pending_.capacity() > (1 << 20))
+      std::vector<uint8_t>().swap(pending_);
+    else
+      pending_.clear();
+  };
   if (log_bytes_ + pending_.size() > std::max(kMinCompact, snapshot_bytes_)) {
-    pending_.clear();
+    release();
     return write_snapshot(now_ns);
   }
   if (int e = write_all(logfd_, pending_.data(), pending_.size())) return e;
   log_bytes_ += pending_.size();
-  pending_.clear();
+  release();
   if (sync && fdatasync(logfd_) != 0) return errno;
   return 0;
 }
