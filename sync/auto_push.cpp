@@ -112,15 +112,8 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
       // What was below it went with it (the source of a rename, say): receivers that hold it
       // and could not take the rename delete it too.
       if (cfg_.index)
-        for (auto& [p, t] : cfg_.index->tombstones_below(e.path)) {
-          if (p == e.path) continue;
-          wire::Entry b;
-          b.kind = wire::Kind::Absent;
-          b.path = p;
-          b.mtime_ns = t.mtime_ns;
-          b.version = t.version;
-          add(absent, std::move(b));
-        }
+        for (auto& [p, t] : cfg_.index->tombstones_below(e.path))
+          if (p != e.path) add(absent, entry_of_tombstone(p, t));
       add(absent, std::move(e));
       continue;
     }

@@ -135,15 +135,8 @@ void CatchUp::push(TimePoint now) {
     if (!cfg_.index) return;
     // What was deleted in it, and below what was deleted in it (a directory's contents).
     for (auto& t : tombstone_entries(*cfg_.index, dir)) {
-      for (auto& [p, ie] : cfg_.index->tombstones_below(t.path)) {
-        if (!present.insert(p).second) continue;
-        wire::Entry e;
-        e.kind = wire::Kind::Absent;
-        e.path = p;
-        e.mtime_ns = ie.mtime_ns;
-        e.version = ie.version;
-        absent.push_back(std::move(e));
-      }
+      for (auto& [p, ie] : cfg_.index->tombstones_below(t.path))
+        if (present.insert(p).second) absent.push_back(entry_of_tombstone(p, ie));
     }
   };
   list("");

@@ -67,14 +67,7 @@ wire::Hash128 digest_of(const std::vector<wire::Entry>& children,
 
 std::vector<wire::Entry> tombstone_entries(const TreeIndex& index, const std::string& rel) {
   std::vector<wire::Entry> v;
-  for (auto& [p, t] : index.tombstones_in(rel)) {
-    wire::Entry e;
-    e.kind = wire::Kind::Absent;
-    e.path = p;
-    e.mtime_ns = t.mtime_ns;
-    e.version = t.version;
-    v.push_back(std::move(e));
-  }
+  for (auto& [p, t] : index.tombstones_in(rel)) v.push_back(entry_of_tombstone(p, t));
   return v;
 }
 

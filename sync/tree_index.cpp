@@ -57,6 +57,15 @@ IndexEntry index_entry_of(const wire::Entry& e) {
   return ie;
 }
 
+wire::Entry entry_of_tombstone(const std::string& path, const IndexEntry& t) {
+  wire::Entry e;
+  e.kind = wire::Kind::Absent;
+  e.path = path;
+  e.mtime_ns = t.mtime_ns;
+  e.version = t.version;
+  return e;
+}
+
 IndexEntry index_entry_of(const struct stat& st) {
   IndexEntry ie;
   ie.kind = kind_of(st.st_mode);
@@ -438,14 +447,20 @@ void TreeIndex::annotate(wire::Entry& e, const std::string& self, uint64_t now) 
   e.version = bump(version_at(e.path), self, now);
 }
 
-void TreeIndex::rename_tree(const std::string& from, const std::string& to, const std::string& self,
-                            uint64_t now, int64_t now_ns) {
-  if (from == to || to.starts_with(from + "/")) return;
+std::vector<std::pair<std::string, IndexEntry>> TreeIndex::live_tree_moved(
+    const std::string& from, const std::string& to) const {
   std::vector<std::pair<std::string, IndexEntry>> moved;
   if (auto it = map_.find(from); it != map_.end()) moved.emplace_back(to, it->second);
   auto [lo, hi] = tree_range(map_, from);
   for (auto it = lo; it != hi; ++it)
     moved.emplace_back(to + it->first.substr(from.size()), it->second);
+  return moved;
+}
+
+void TreeIndex::rename_tree(const std::string& from, const std::string& to, const std::string& self,
+                            uint64_t now, int64_t now_ns) {
+  if (from == to || to.starts_with(from + "/")) return;
+  auto moved = live_tree_moved(from, to);
   // What stood at the target is gone, replaced.
   std::vector<std::pair<std::string, PathVersion>> replaced;
   if (auto it = map_.find(to); it != map_.end()) replaced.emplace_back(to, it->second.version);
@@ -463,12 +478,7 @@ void TreeIndex::rename_tree(const std::string& from, const std::string& to, cons
 
 void TreeIndex::move_tree(const std::string& from, const std::string& to) {
   if (from == to || to.starts_with(from + "/")) return;
-  std::vector<std::pair<std::string, IndexEntry>> moved;
-  if (auto it = map_.find(from); it != map_.end()) moved.emplace_back(to, it->second);
-  auto [lo, hi] = tree_range(map_, from);
-  for (auto it = lo; it != hi; ++it)
-    moved.emplace_back(to + it->first.substr(from.size()), it->second);
-  if (moved.empty()) return;
+  auto moved = live_tree_moved(from, to);
   for (auto& [q, e] : moved) {
     std::string p = from + q.substr(to.size());
     map_.erase(p);

@@ -103,6 +103,9 @@ class TreeIndex {
   void stamp_push(wire::Entry& e, const std::string& self, uint64_t now);
 
  private:
+  // What lives at from and below, each at its place below to.
+  std::vector<std::pair<std::string, IndexEntry>> live_tree_moved(const std::string& from,
+                                                                  const std::string& to) const;
   int open_log();
   int restart_log();  // empties the log, but for its magic
   int write_snapshot(int64_t now_ns);
@@ -122,6 +125,8 @@ class TreeIndex {
 };
 
 IndexEntry index_entry_of(const wire::Entry& e);
+// The Absent entry a push carries for a tombstone.
+wire::Entry entry_of_tombstone(const std::string& path, const IndexEntry& t);
 IndexEntry index_entry_of(const struct stat& st);
 // Whether the disk (st) still holds the state the index recorded (type, size, mtime, mode and
 // owner). dir_mtime false: a directory's mtime aside.
