@@ -20,7 +20,8 @@ for r in rows:
            r["tool"])
     groups.setdefault(key, []).append(r)
 
-order = {t: i for i, t in enumerate(["makuo", "uftp", "udpcast", "rsync_seq", "rsync_par"])}
+order = {t: i for i, t in enumerate(["makuo", "makuo_keyless", "uftp", "udpcast", "rsync_seq",
+                                       "rsync_par"])}
 
 
 def cell(rs):
@@ -109,6 +110,22 @@ if ncells:
     verdict(f"every cell >= 1.5x the best other tool, or >= 85 % where it is above 60 % "
             f"({ncells} cells)", not worst, "all cells" if not worst else "; ".join(worst))
 
+# Keys are on by default: what sealing every datagram costs, cell by cell, in the same run.
+slow = []
+nkeyed = 0
+for k in cells:
+    wl, b, n, loss, rate, tool = k
+    free = (wl, b, n, loss, rate, "makuo_keyless")
+    if tool != "makuo" or not rate or free not in cells:
+        continue
+    nkeyed += 1
+    if pct(k) < 0.95 * pct(free):
+        slow.append(f"{wl} N={n} loss {loss:g} % {rate} Mbit/s: keyed {pct(k):.0f} %, "
+                    f"keyless {pct(free):.0f} %")
+if nkeyed:
+    verdict(f"keyed goodput >= 95 % of keyless in every cell ({nkeyed} cells)", not slow,
+            "all cells" if not slow else "; ".join(slow))
+
 t = {n: cells.get(("big", b, n, 0.0, 100, "makuo")) for (wl, b, n, loss, rate, tool) in cells
      if wl == "big" and rate == 100 and tool == "makuo" and loss == 0}
 if t.get(1) and t.get(8):
@@ -121,6 +138,9 @@ for k, c in cells.items():
     wl, b, n, loss, rate, tool = k
     if rate == 0 and n == 1 and wl == "big" and b < 2**31 and c["cpu"] and c["ok"]:
         eff[tool] = b / c["cpu"]
+if "makuo" in eff and "makuo_keyless" in eff:
+    print(f"- (keys at unlimited rate: makuo {eff['makuo'] / 2**20:.0f} MiB/CPU-s keyed, "
+          f"{eff['makuo_keyless'] / 2**20:.0f} keyless)")
 if "makuo" in eff and "uftp" in eff:
     verdict("bytes delivered per CPU second at unlimited rate, N=1, against uftp",
             eff["makuo"] >= 2 * eff["uftp"],

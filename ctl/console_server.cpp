@@ -327,12 +327,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
          " bad_version=" + std::to_string(st.drop_version) +
          " malformed=" + std::to_string(st.drop_malformed) +
          " unknown_session=" + std::to_string(st.drop_unknown_session) +
-         " too_many_sessions=" + std::to_string(st.drop_too_many_sessions) + "\n";
+         " too_many_sessions=" + std::to_string(st.drop_too_many_sessions) +
+         " not_member=" + std::to_string(st.drop_not_member) + "\n";
     auto& au = srv_.node().auth_stats();
     s += "auth    : plaintext=" + std::to_string(au.plaintext) +
          " no_key=" + std::to_string(au.no_key) + " unknown_key=" + std::to_string(au.unknown_key) +
          " bad_tag=" + std::to_string(au.bad_tag) + " replay=" + std::to_string(au.replay) +
-         " truncated=" + std::to_string(au.truncated) + "\n";
+         " truncated=" + std::to_string(au.truncated) + " unproven=" + std::to_string(au.unproven) +
+         "\n";
     s += "files   : committed=" + std::to_string(rs.files_committed) +
          " failed=" + std::to_string(rs.files_failed) +
          " bytes=" + std::to_string(rs.bytes_written) +

@@ -132,13 +132,15 @@ StatusReport collect_status(const Engine& e, const UdpNode& node, const std::str
                                               {"bad_version", st.drop_version},
                                               {"malformed", st.drop_malformed},
                                               {"unknown_session", st.drop_unknown_session},
-                                              {"too_many_sessions", st.drop_too_many_sessions}};
+                                              {"too_many_sessions", st.drop_too_many_sessions},
+                                              {"not_member", st.drop_not_member}};
   for (auto& [reason, v] : drops)
     r.add("makuo_dropped_packets_total", drop_help, double(v), true, "reason", reason);
   const char* auth_help = "Datagrams refused by the cluster key check, by reason";
   std::pair<const char*, uint64_t> auths[] = {
       {"plaintext", au.plaintext}, {"no_key", au.no_key}, {"unknown_key", au.unknown_key},
-      {"bad_tag", au.bad_tag},     {"replay", au.replay}, {"truncated", au.truncated}};
+      {"bad_tag", au.bad_tag},     {"replay", au.replay}, {"truncated", au.truncated},
+      {"unproven", au.unproven}};
   for (auto& [reason, v] : auths)
     r.add("makuo_auth_failures_total", auth_help, double(v), true, "reason", reason);
   return r;

@@ -16,27 +16,27 @@
 
 namespace makuo::fs {
 
-Invalidator::Invalidator(fuse_session* se, InodeTable& inodes, std::string sock_dir)
-    : se_(se), inodes_(inodes), dir_(std::move(sock_dir)) {}
+Invalidator::Invalidator(fuse_session* se, InodeTable& inodes, int sock_dir)
+    : se_(se), inodes_(inodes), dir_(fcntl(sock_dir, F_DUPFD_CLOEXEC, 0)) {}
 
 Invalidator::~Invalidator() {
   stop();
+  if (dir_ >= 0) close(dir_);
 }
 
-int Invalidator::start(uid_t owner, gid_t group) {
-  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return errno;
-  if (owner != uid_t(-1)) chown(dir_.c_str(), owner, group);
-  path_ = dir_ + "/" + std::to_string(getpid()) + ".sock";
+int Invalidator::start() {
+  if (dir_ < 0) return EBADF;
+  name_ = std::to_string(getpid()) + ".sock";
+  // Through our descriptor of the directory: the path cannot lead anywhere else.
+  std::string path = "/proc/self/fd/" + std::to_string(dir_) + "/" + name_;
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
-  if (path_.size() >= sizeof a.sun_path) return ENAMETOOLONG;
-  std::memcpy(a.sun_path, path_.c_str(), path_.size() + 1);
+  if (path.size() >= sizeof a.sun_path) return ENAMETOOLONG;
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
   sock_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock_ < 0) return errno;
-  unlink(path_.c_str());
+  unlinkat(dir_, name_.c_str(), 0);  // a socket left by a mount of ours that died
   if (bind(sock_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return errno;
-  chmod(path_.c_str(), 0600);
-  if (owner != uid_t(-1)) chown(path_.c_str(), owner, group);
   thread_ = std::thread([this] { run(); });
   return 0;
 }
@@ -47,7 +47,7 @@ void Invalidator::stop() {
   if (sock_ >= 0) {
     close(sock_);
     sock_ = -1;
-    unlink(path_.c_str());
+    unlinkat(dir_, name_.c_str(), 0);
   }
 }
 

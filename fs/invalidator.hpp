@@ -1,7 +1,8 @@
 // Keeps the mount's kernel caches honest about what the daemon writes into the base directory
 // behind it: makuosan sends the relative path of each object it changed to a datagram socket in
-// the state directory; a thread of its own (never a request handler) asks the kernel to drop
-// the cached name and attributes.
+// the state directory (STATE/notify, the daemon's user's: the socket is made there through our
+// descriptor of it and never chowned by name); a thread of its own (never a request handler)
+// asks the kernel to drop the cached name and attributes.
 #pragma once
 #include <atomic>
 #include <string>
@@ -19,11 +20,12 @@ void drop_cached_name(fuse_session* se, InodeTable& inodes, const std::string& r
 
 class Invalidator {
  public:
-  // sock_dir: where mounts' sockets live.
-  Invalidator(fuse_session* se, InodeTable& inodes, std::string sock_dir);
+  // sock_dir: a descriptor of the directory where mounts' sockets live (StateDir::notify_fd).
+  Invalidator(fuse_session* se, InodeTable& inodes, int sock_dir);
   ~Invalidator();
-  // Binds the socket and starts the thread. 0 or errno.
-  int start(uid_t owner, gid_t group);
+  // Binds the socket (mode 0777 less the umask: the directory decides who reaches it) and starts
+  // the thread. 0 or errno.
+  int start();
   void stop();
   uint64_t handled() const { return handled_; }
 
@@ -33,7 +35,8 @@ class Invalidator {
 
   fuse_session* se_;
   InodeTable& inodes_;
-  std::string dir_, path_;
+  int dir_ = -1;
+  std::string name_;
   int sock_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> handled_{0};

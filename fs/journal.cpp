@@ -112,28 +112,6 @@ Decoded decode(std::span<const uint8_t> in, std::vector<Record>& out, size_t& co
   return Decoded::Ok;
 }
 
-std::string default_state_dir(const std::string& base) {
-  // systemd-escape --path style, so that every base directory gets a directory of its own.
-  std::string out = "/var/lib/makuo/";
-  size_t i = 0;
-  while (i < base.size() && base[i] == '/') ++i;
-  if (i == base.size()) return out + "-";
-  for (; i < base.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(base[i]);
-    if (c == '/') {
-      if (out.back() != '-') out += '-';
-    } else if (std::isalnum(c) || c == '_' || (c == '.' && out.back() != '/')) {
-      out += char(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  if (out.back() == '-') out.pop_back();
-  return out;
-}
-
 Writer::Writer(std::string dir, std::string tag, uint64_t segment_bytes)
     : dir_(std::move(dir)), tag_(std::move(tag)), segment_bytes_(segment_bytes) {}
 
@@ -145,11 +123,21 @@ Writer::~Writer() {
   if (dirfd_ >= 0) close(dirfd_);
 }
 
-int Writer::open() {
+namespace {
+
+// A descriptor of the journal directory of its own: dirfd's, or the directory at path.
+int journal_dir(int dirfd, const std::string& path) {
+  if (dirfd >= 0) return fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return -1;
+  return ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+}  // namespace
+
+int Writer::open(int dirfd) {
   std::lock_guard lk(mu_);
-  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return errno;
   // Everything below goes through the descriptor (a daemon may lose access to the path).
-  dirfd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dirfd_ = journal_dir(dirfd, dir_);
   if (dirfd_ < 0) return errno;
   return new_segment();
 }
@@ -162,7 +150,10 @@ int Writer::new_segment() {
   std::string tmp = std::string(".") + name + ".tmp";
   std::string final = std::string(name) + kSuffix;
   // Locked before it gets a name the reader looks at: it never sees it unlocked and empty.
-  int fd = openat(dirfd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+  // O_EXCL: a new file, never what someone put at that name (makuofs writes as root into a
+  // directory of the daemon's user).
+  int fd = openat(dirfd_, tmp.c_str(),
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
   struct stat dst;
   if (flock(fd, LOCK_EX) != 0 || fstat(dirfd_, &dst) != 0) {
@@ -230,10 +221,8 @@ Reader::~Reader() {
   if (dirfd_ >= 0) close(dirfd_);
 }
 
-int Reader::open(uid_t uid, gid_t gid) {
-  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return errno;
-  if ((uid != uid_t(-1) || gid != gid_t(-1)) && chown(dir_.c_str(), uid, gid) != 0) return errno;
-  dirfd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+int Reader::open(int dirfd) {
+  dirfd_ = journal_dir(dirfd, dir_);
   if (dirfd_ < 0) return errno;
   std::string body;
   if (int cfd = openat(dirfd_, kCursor, O_RDONLY | O_CLOEXEC); cfd >= 0) {

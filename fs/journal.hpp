@@ -54,10 +54,6 @@ enum class Decoded { Ok, Short, Corrupt };
 // first record that is incomplete (Short: a writer may be mid-append) or fails its checksum.
 Decoded decode(std::span<const uint8_t> in, std::vector<Record>& out, size_t& consumed);
 
-// "/srv/www-base" -> "/var/lib/makuo/srv-www\x2dbase": where makuosan and makuofs meet when
-// neither is given a state directory.
-std::string default_state_dir(const std::string& base_realpath);
-
 class Writer {
  public:
   static constexpr uint64_t kSegmentBytes = 16 << 20;
@@ -69,8 +65,9 @@ class Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  // Creates the first segment. 0 or errno.
-  int open();
+  // Creates the first segment in dirfd (the journal directory: StateDir::journal_fd), or, when
+  // none is given, in the directory named at construction, created if missing. 0 or errno.
+  int open(int dirfd = -1);
   // Thread-safe. 0 or errno.
   int append(const Record& r);
   // fdatasync of what was appended since the last sync. Thread-safe. 0 or errno.
@@ -99,8 +96,9 @@ class Reader {
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
 
-  // Creates the directory (owned by uid/gid when given) and loads the cursor. 0 or errno.
-  int open(uid_t uid = uid_t(-1), gid_t gid = gid_t(-1));
+  // Loads the cursor of the journal in dirfd (StateDir::journal_fd), or, when none is given,
+  // of the directory named at construction, created if missing. 0 or errno.
+  int open(int dirfd = -1);
 
   // Where each segment's reading stands: committed once the records before it were pushed.
   using Position = std::map<std::string, uint64_t>;

@@ -27,6 +27,7 @@
 #include "fs/passthrough.hpp"
 #include "fs/request_loop.hpp"
 #include "fs/uring_queues.hpp"
+#include "state/state_dir.hpp"
 #include "sync/version.hpp"
 
 namespace {
@@ -207,17 +208,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-int mkdir_p(const std::string& path) {
-  std::string cur;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || (path[i] == '/' && i > 0)) {
-      cur = path.substr(0, i);
-      if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return errno;
-    }
-  }
-  return 0;
-}
-
 // Every inode the kernel holds costs us one descriptor: systemd's soft limit of 1024 would fail
 // a tree of a thousand files with EMFILE. Raised as far as the hard limit, and the hard limit as
 // far as the kernel allows when we may.
@@ -290,10 +280,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "makuofs: %s: not a directory\n", base.c_str());
     return 1;
   }
-  if (a.state_dir.empty()) a.state_dir = makuo::journal::default_state_dir(base);
-  if (int e = mkdir_p(a.state_dir)) {
-    std::fprintf(stderr, "makuofs: state directory %s: %s\n", a.state_dir.c_str(),
-                 std::strerror(e));
+  if (a.state_dir.empty()) a.state_dir = makuo::state::default_path(base);
+  // Root's work in the state directory goes through these descriptors only (state_dir.hpp).
+  makuo::state::StateDir state;
+  std::string what;
+  if (int e = state.open(a.state_dir, uid_t(-1), gid_t(-1), what)) {
+    std::fprintf(stderr, "makuofs: state directory: %s: %s\n", what.c_str(),
+                 e == ELOOP ? "a symlink or a file is in the way" : std::strerror(e));
     return 1;
   }
   if (a.fsname.empty()) a.fsname = base;
@@ -315,8 +308,8 @@ int main(int argc, char** argv) {
   }
   presize_fd_table();  // after the fork: a child's table is only as large as its open descriptors
 
-  makuo::journal::Writer journal(a.state_dir + "/journal", "fs");
-  if (int e = journal.open()) {
+  makuo::journal::Writer journal(state.journal_path(), "fs");
+  if (int e = journal.open(state.journal_fd())) {
     std::fprintf(stderr, "makuofs: change journal in %s/journal: %s\n", a.state_dir.c_str(),
                  std::strerror(e));
     return 1;
@@ -353,10 +346,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "makuofs: warning: cannot wrap the FUSE device; every write will cost "
                  "an extra round trip\n");
-  struct stat sst;
-  stat(a.state_dir.c_str(), &sst);
-  makuo::fs::Invalidator inval(se, fs.inodes(), a.state_dir + "/notify");
-  if (int e = inval.start(sst.st_uid, sst.st_gid))
+  makuo::fs::Invalidator inval(se, fs.inodes(), state.notify_fd());
+  if (int e = inval.start())
     std::fprintf(stderr, "makuofs: warning: no cache invalidation socket: %s\n", std::strerror(e));
   makuo::fs::CachePruner pruner(se, fs, inode_budget(a.max_inodes));
   pruner.start();

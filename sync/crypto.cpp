@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/kdf.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,9 +88,31 @@ ClusterKey key_from_bytes(std::span<const uint8_t> raw) {
   return k;
 }
 
+void generate_key_file(const std::string& path) {
+  std::array<uint8_t, 32> k{};
+  if (RAND_bytes(k.data(), int(k.size())) != 1) throw std::runtime_error("no random bytes");
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    throw std::runtime_error("key file " + path + ": " + strerror(errno) +
+                             (errno == EEXIST ? " (not overwritten)" : ""));
+  bool ok =
+      fchmod(fd, 0600) == 0 && write(fd, k.data(), k.size()) == ssize_t(k.size()) && fsync(fd) == 0;
+  int err = errno;
+  close(fd);
+  OPENSSL_cleanse(k.data(), k.size());
+  if (!ok) {
+    unlink(path.c_str());
+    throw std::runtime_error("key file " + path + ": " + strerror(err));
+  }
+}
+
 ClusterKey load_key_file(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("key file " + path + ": " + strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error("key file " + path + ": " + strerror(errno) +
+                             (errno == ENOENT ? " (make one with makuosan --gen-key " + path +
+                                                    " and copy it to every server)"
+                                              : std::string()));
   struct stat st;
   fstat(fd, &st);
   close(fd);
@@ -144,8 +167,7 @@ bool Sealer::is_sealed(std::span<const uint8_t> in) {
   return (e == wire::Error::Ok || e == wire::Error::BadType) && (in[7] & kSealedFlag);
 }
 
-void Sealer::seal(std::span<const uint8_t> plain, wire::Bytes& out) {
-  out.resize(plain.size() + kSealOverhead);
+void Sealer::seal(std::span<const uint8_t> plain, std::span<uint8_t> out) {
   std::memcpy(out.data(), plain.data(), wire::kHeaderSize);
   out[7] |= kSealedFlag;
   uint64_t ctr = ++counter_;
@@ -199,7 +221,13 @@ void Sealer::accept(Peer& p, uint64_t c) {
   p.top = c;
 }
 
-Sealer::Result Sealer::open(std::span<const uint8_t> in, wire::Bytes& out) {
+void Sealer::prove(wire::NodeId node, uint64_t counter) {
+  // Forgetting is safe (a forgotten sender is challenged again), so the table stays bounded.
+  if (proven_.size() >= kPeerCacheMax && !proven_.count(node)) proven_.clear();
+  proven_[node] = counter;
+}
+
+Sealer::Result Sealer::open(std::span<uint8_t> in, std::span<const uint8_t>& plain, Opened* info) {
   if (!is_sealed(in)) return Result::NotSealed;
   if (in.size() < wire::kHeaderSize + kSealOverhead) return Result::Truncated;
   uint32_t kid = get32(in.data() + wire::kHeaderSize);
@@ -214,23 +242,22 @@ Sealer::Result Sealer::open(std::span<const uint8_t> in, wire::Bytes& out) {
   Peer fresh;
   Peer* p = it != peers_.end() ? &it->second : &fresh;
   if (replayed(*p, ctr)) return Result::Replay;
+  auto floor = proven_.find(node);
+  if (floor != proven_.end() && ctr < floor->second) return Result::Replay;  // sealed before
   if (!p->ctx) p->ctx = make_ctx(*key, node, false);
   size_t aad = wire::kHeaderSize + 12;
   size_t body = in.size() - aad - kTag;
-  out.resize(wire::kHeaderSize + body);
-  std::memcpy(out.data(), in.data(), wire::kHeaderSize);
-  out[7] &= uint8_t(~kSealedFlag);
   uint8_t iv[12] = {};
   put64(iv + 4, ctr);
   uint8_t tag[kTag];
   std::memcpy(tag, in.data() + aad + body, kTag);
   int len = 0;
+  // In place: the body is decrypted where it lies, then the header moves up to meet it.
   bool ok = EVP_DecryptInit_ex(p->ctx, nullptr, nullptr, nullptr, iv) == 1 &&
             EVP_DecryptUpdate(p->ctx, nullptr, &len, in.data(), int(aad)) == 1 &&
-            EVP_DecryptUpdate(p->ctx, out.data() + wire::kHeaderSize, &len, in.data() + aad,
-                              int(body)) == 1 &&
+            EVP_DecryptUpdate(p->ctx, in.data() + aad, &len, in.data() + aad, int(body)) == 1 &&
             EVP_CIPHER_CTX_ctrl(p->ctx, EVP_CTRL_GCM_SET_TAG, kTag, tag) == 1 &&
-            EVP_DecryptFinal_ex(p->ctx, out.data() + wire::kHeaderSize + len, &len) == 1;
+            EVP_DecryptFinal_ex(p->ctx, in.data() + aad + len, &len) == 1;
   if (!ok) {
     if (p == &fresh) EVP_CIPHER_CTX_free(fresh.ctx);
     return Result::BadTag;
@@ -244,6 +271,11 @@ Sealer::Result Sealer::open(std::span<const uint8_t> in, wire::Bytes& out) {
     p = &peers_.emplace(pk, fresh).first->second;
   }
   accept(*p, ctr);
+  size_t shift = aad - wire::kHeaderSize;
+  std::memmove(in.data() + shift, in.data(), wire::kHeaderSize);
+  in[shift + 7] &= uint8_t(~kSealedFlag);
+  plain = in.subspan(shift, wire::kHeaderSize + body);
+  if (info) *info = {ctr, floor != proven_.end()};
   return Result::Ok;
 }
 

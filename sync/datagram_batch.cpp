@@ -38,16 +38,20 @@ bool DatagramBatch::fits(const Endpoint& to, size_t bytes) const {
          bytes_ + bytes <= kMaxBytes;
 }
 
-void DatagramBatch::add(const Endpoint& to, std::span<const uint8_t> d) {
+std::span<uint8_t> DatagramBatch::add_space(const Endpoint& to, size_t bytes) {
   if (count_ == 0) {
     to_ = to;
-    seg_ = d.size();
+    seg_ = bytes;
   }
-  buf_.resize(bytes_ + d.size());
-  std::memcpy(buf_.data() + bytes_, d.data(), d.size());
-  bytes_ += d.size();
-  last_ = d.size();
+  std::span<uint8_t> room(buf_.data() + bytes_, bytes);
+  bytes_ += bytes;
+  last_ = bytes;
   ++count_;
+  return room;
+}
+
+void DatagramBatch::add(const Endpoint& to, std::span<const uint8_t> d) {
+  std::memcpy(add_space(to, d.size()).data(), d.data(), d.size());
 }
 
 void DatagramBatch::drop_front(size_t n) {

@@ -24,6 +24,9 @@ class DatagramBatch {
   // Whether d can join the batch (an empty batch takes any datagram of up to kMaxBytes).
   bool fits(const Endpoint& to, size_t bytes) const;
   void add(const Endpoint& to, std::span<const uint8_t> d);  // requires fits()
+  // Room for a datagram of bytes at the end of the batch, for the caller to fill (a sealer
+  // writes there directly). Requires fits().
+  std::span<uint8_t> add_space(const Endpoint& to, size_t bytes);
 
   // Ok: everything went (or was refused for good: counted in errors()). WouldBlock: the socket
   // is full; what did not go stays here, in order, for the next flush.
@@ -43,7 +46,7 @@ class DatagramBatch {
   void drop_front(size_t n);
   size_t length(size_t i) const { return i + 1 < count_ ? seg_ : last_; }
 
-  std::vector<uint8_t> buf_;
+  std::vector<uint8_t> buf_ = std::vector<uint8_t>(kMaxBytes);  // never resized
   Endpoint to_{};
   size_t count_ = 0, seg_ = 0, last_ = 0, bytes_ = 0;
   bool gso_ = true;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <random>
 
 namespace makuo {
@@ -30,14 +31,40 @@ Engine::~Engine() {
   receiving_.clear();
 }
 
-void Engine::announce(wire::Type t, const Endpoint& to) {
+wire::Announce Engine::self_announce() const {
   wire::Announce a{cfg_.name, cfg_.version, 0, cfg_.clock ? cfg_.clock->wall() : realtime_ns(),
                    cfg_.clock ? cfg_.clock->last() : 0};
   if (cfg_.recv.readonly) a.flags |= wire::kAnnounceReadOnly;
   if (cfg_.nosend) a.flags |= wire::kAnnounceNoSend;
+  return a;
+}
+
+void Engine::announce(wire::Type t, const Endpoint& to) {
   wire::Bytes b;
-  wire::encode(b, id_, t, a);
+  wire::encode(b, id_, t, self_announce());
   net_.send(to, b);
+}
+
+void Engine::heard(wire::NodeId node, const wire::Announce& a, const Endpoint& from,
+                   TimePoint now) {
+  if (members_.announce(node, a, from, now)) {
+    spdlog::info("member {} ({}) joined", a.name, from.str());
+    if (member_hook_) member_hook_(*members_.find(node), true, now);
+  }
+  if (!cfg_.clock) return;
+  cfg_.clock->observe(a.clock);
+  int64_t skew = a.wall_ns - cfg_.clock->wall();
+  int64_t max = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.max_skew).count();
+  if (!members_.note_skew(node, skew, max)) return;
+  double secs = double(skew < 0 ? -skew : skew) / 1e9;
+  if (members_.find(node)->skewed)
+    spdlog::warn(
+        "clock of {} is {:.1f} s {} ours (more than --max-skew {} s): nothing replicated "
+        "depends on it, but concurrent writes are ordered by clocks; check NTP",
+        a.name, secs, skew < 0 ? "behind" : "ahead of",
+        std::chrono::duration<double>(cfg_.max_skew).count());
+  else
+    spdlog::info("clock of {} is back within --max-skew ({:.3f} s)", a.name, double(skew) / 1e9);
 }
 
 void Engine::start(TimePoint now) {
@@ -58,7 +85,24 @@ void Engine::member_gone(const Member& m, const std::string& why) {
   if (member_hook_) member_hook_(m, false, Clock::now());
 }
 
-void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint now) {
+void Engine::challenge(wire::NodeId node, const Endpoint& to, TimePoint now) {
+  auto it = challenges_.find(node);
+  if (it != challenges_.end() && now - it->second.at < 500ms) return;
+  if (it == challenges_.end()) {
+    if (challenges_.size() >= 1024) challenges_.clear();  // a flood of key holders' node ids
+    it = challenges_.emplace(node, Asked{}).first;
+  }
+  for (size_t i = 0; i < it->second.c.nonce.size(); i += 8) {
+    uint64_t r = nonce_rng_();
+    std::memcpy(it->second.c.nonce.data() + i, &r, 8);
+  }
+  it->second.at = now;
+  wire::Bytes b;
+  wire::encode(b, id_, it->second.c);
+  net_.send(to, b);
+}
+
+void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint now, Arrival how) {
   ++stats_.rx_packets;
   stats_.rx_bytes += pkt.size();
   wire::Header h;
@@ -91,36 +135,49 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
   if (h.node == id_) return;  // our own multicast looped back
   auto body = pkt.subspan(wire::kHeaderSize);
   auto bad = [&] { ++stats_.drop_malformed; };
+  if (h.type == wire::Type::Challenge) {
+    wire::Challenge c;
+    if (wire::decode(body, c) != wire::Error::Ok) return bad();
+    wire::Bytes b;
+    wire::encode(b, id_, wire::Response{c.nonce, self_announce()});
+    net_.send(from, b);
+    return;
+  }
+  if (h.type == wire::Type::Response) {
+    wire::Response r;
+    if (wire::decode(body, r) != wire::Error::Ok) return bad();
+    auto it = challenges_.find(h.node);
+    if (it == challenges_.end() || it->second.c.nonce != r.nonce) return;
+    net_.prove(h.node, how.counter);
+    challenges_.erase(it);
+    // Proven live now, by an answer only a key holder could seal: a member at once (it is
+    // heard on the group from now on), instead of at its next heartbeat.
+    heard(h.node, r.who, from, now);
+    return;
+  }
+  if (!how.proven) {
+    ++stats_.drop_unproven;
+    return challenge(h.node, from, now);
+  }
+  // Membership is heard on the group only, and our unicast socket takes only what members send.
+  const Member* member = members_.find(h.node);
+  bool membership =
+      h.type == wire::Type::Hello || h.type == wire::Type::Heartbeat || h.type == wire::Type::Bye;
+  if (!how.group && (membership || !member || !(member->ep == from)))
+    return void(++stats_.drop_not_member);
   members_.touch(h.node, now);
   switch (h.type) {
     case wire::Type::Hello:
     case wire::Type::Heartbeat: {
       wire::Announce a;
       if (wire::decode(body, a) != wire::Error::Ok) return bad();
-      if (members_.announce(h.node, a, from, now)) {
-        spdlog::info("member {} ({}) joined", a.name, from.str());
-        if (member_hook_) member_hook_(*members_.find(h.node), true, now);
-      }
-      if (cfg_.clock) {
-        cfg_.clock->observe(a.clock);
-        int64_t skew = a.wall_ns - cfg_.clock->wall();
-        int64_t max = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.max_skew).count();
-        if (members_.note_skew(h.node, skew, max)) {
-          double secs = double(skew < 0 ? -skew : skew) / 1e9;
-          if (members_.find(h.node)->skewed)
-            spdlog::warn(
-                "clock of {} is {:.1f} s {} ours (more than --max-skew {} s): nothing "
-                "replicated depends on it, but concurrent writes are ordered by clocks; check NTP",
-                a.name, secs, skew < 0 ? "behind" : "ahead of",
-                std::chrono::duration<double>(cfg_.max_skew).count());
-          else
-            spdlog::info("clock of {} is back within --max-skew ({:.3f} s)", a.name,
-                         double(skew) / 1e9);
-        }
-      }
-      if (h.type == wire::Type::Hello) announce(wire::Type::Heartbeat, from);
+      heard(h.node, a, from, now);
+      if (h.type == wire::Type::Hello) announce(wire::Type::Heartbeat, net_.group());
       return;
     }
+    case wire::Type::Challenge:
+    case wire::Type::Response:
+      return;  // answered above
     case wire::Type::Bye: {
       if (const Member* m = members_.find(h.node)) {
         Member copy = *m;
@@ -135,6 +192,7 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
       auto key = std::make_pair(h.node, m.sid);
       auto it = receiving_.find(key);
       if (it == receiving_.end()) {
+        if (!member) return void(++stats_.drop_not_member);  // a push only from a member
         // A bounded number of pushes at once, so that no sender can exhaust our memory.
         size_t from_sender = 0;
         for (auto& [k, s] : receiving_) from_sender += k.first == h.node;

@@ -3,6 +3,7 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,12 @@ struct EngineStats {
            drop_malformed = 0, drop_unknown_session = 0, drop_too_many_sessions = 0;
   uint64_t sessions_sent = 0, sessions_received = 0;
   uint64_t drop_other_release = 0;  // of drop_version: our magic, another protocol version
-  uint64_t repair_blocks = 0;       // of finished pushes; repair_blocks() adds the running ones
-  uint64_t coded_repairs = 0;       // of those, coded ones (one repairs several receivers)
+  // Not from a current member: a session's start, anything on our unicast socket, membership
+  // that did not come by the group.
+  uint64_t drop_not_member = 0;
+  uint64_t drop_unproven = 0;  // keyed: its sender did not answer our challenge yet
+  uint64_t repair_blocks = 0;  // of finished pushes; repair_blocks() adds the running ones
+  uint64_t coded_repairs = 0;  // of those, coded ones (one repairs several receivers)
 };
 
 struct SendInfo {
@@ -59,7 +64,7 @@ class Engine {
   ~Engine();
   void start(TimePoint now);
   void stop(TimePoint now);
-  void on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint now);
+  void on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint now, Arrival how = {});
   // Does everything that is due and returns when it wants to be called again.
   TimePoint on_timer(TimePoint now);
 
@@ -90,7 +95,12 @@ class Engine {
   }
 
  private:
+  wire::Announce self_announce() const;
   void announce(wire::Type t, const Endpoint& to);
+  // A member said who it is (a heartbeat, or its answer to our challenge).
+  void heard(wire::NodeId node, const wire::Announce& a, const Endpoint& from, TimePoint now);
+  // Asks node (at to) to prove it is live now, at most twice a second.
+  void challenge(wire::NodeId node, const Endpoint& to, TimePoint now);
   void member_gone(const Member& m, const std::string& why);
   void adapt_rate(TimePoint now);
 
@@ -109,6 +119,12 @@ class Engine {
   TimePoint rate_hold_{};
   std::function<void(const Member&, bool, TimePoint)> member_hook_;
   std::map<uint32_t, TimePoint> release_warned_;  // peers of another protocol, by address
+  struct Asked {
+    wire::Challenge c;
+    TimePoint at{};
+  };
+  std::map<wire::NodeId, Asked> challenges_;
+  std::mt19937_64 nonce_rng_{std::random_device{}()};
   std::map<uint32_t, std::unique_ptr<SendSession>> sending_;
   std::map<std::pair<wire::NodeId, uint32_t>, std::unique_ptr<RecvSession>> receiving_;
   // The last push whose data came before any of its manifest: which one, and how far.

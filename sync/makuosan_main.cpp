@@ -22,6 +22,7 @@
 #include "ctl/console_server.hpp"
 #include "ctl/status_report.hpp"
 #include "fs/journal.hpp"
+#include "state/state_dir.hpp"
 #include "sync/auto_push.hpp"
 #include "sync/catch_up.hpp"
 #include "sync/crypto.hpp"
@@ -42,9 +43,14 @@ using namespace makuo;
 
 namespace {
 
+// Until the daemon forks, its log is the terminal (or systemd's journal): one line there.
+bool log_is_stderr = true;
+
 [[noreturn]] void die(const std::string& msg) {
-  fprintf(stderr, "makuosan: %s\n", msg.c_str());
-  spdlog::critical("{}", msg);
+  if (log_is_stderr)
+    fprintf(stderr, "makuosan: %s\n", msg.c_str());
+  else
+    spdlog::critical("{}", msg);
   exit(1);
 }
 
@@ -111,13 +117,6 @@ Ids resolve_ids(const DaemonOptions& o) {
   return ids;
 }
 
-int mkdir_p(const std::string& path) {
-  for (size_t i = 1; i <= path.size(); ++i)
-    if (i == path.size() || path[i] == '/')
-      if (mkdir(path.substr(0, i).c_str(), 0755) != 0 && errno != EEXIST) return errno;
-  return 0;
-}
-
 void drop_privileges(const Ids& ids) {
   if (!ids.uid && !ids.gid && ids.groups.empty()) return;
   std::vector<gid_t> groups = ids.groups;
@@ -148,6 +147,10 @@ int main(int argc, char** argv) {
   spdlog::set_level(level_for(o.loglevel));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
 
+  if (o.keyfiles.empty() && !o.insecure)
+    die("no cluster key (-k): without one any host that reaches port " + std::to_string(o.port) +
+        " can write and delete files here. Make one with 'makuosan --gen-key /etc/makuo.key', "
+        "copy it to every server and give -k /etc/makuo.key (or --insecure to run without)");
   std::vector<ClusterKey> keys;
   for (auto& f : o.keyfiles) {
     try {
@@ -179,100 +182,57 @@ int main(int argc, char** argv) {
   }
   Ids ids = resolve_ids(o);
 
-  // The change journal that makuofs (and --watch) write and we propagate. It must stay ours
-  // after the privilege drop.
-  std::string state_dir = o.state_dir.empty() ? journal::default_state_dir(base) : o.state_dir;
+  // The state directory: root's, with subdirectories of the daemon's user (state_dir.hpp).
+  // What only that user writes (the index, last-contact, the journal's cursor) is opened after
+  // the privilege drop.
   uid_t state_uid = ids.uid ? *ids.uid : uid_t(-1);
   gid_t state_gid = ids.gid ? *ids.gid : gid_t(-1);
-  std::unique_ptr<journal::Reader> reader;
-  if (int e = mkdir_p(state_dir)) die("state directory " + state_dir + ": " + strerror(e));
-  if ((ids.uid || ids.gid) && chown(state_dir.c_str(), state_uid, state_gid) != 0)
-    die("state directory " + state_dir + ": chown: " + strerror(errno));
-  reader = std::make_unique<journal::Reader>(state_dir + "/journal");
-  if (int e = reader->open(state_uid, state_gid))
-    die("change journal " + state_dir + "/journal: " + strerror(e));
-  std::string notify_dir = state_dir + "/notify";
-  if (mkdir(notify_dir.c_str(), 0700) == 0 && (ids.uid || ids.gid))
-    if (chown(notify_dir.c_str(), state_uid, state_gid) != 0)
-      die("state directory " + notify_dir + ": chown: " + strerror(errno));
+  state::StateDir state;
+  {
+    std::string what;
+    if (int e = state.open(o.state_dir.empty() ? state::default_path(base) : o.state_dir, state_uid,
+                           state_gid, what))
+      die("state directory: " + what + ": " +
+          (e == ELOOP ? "a symlink or a file is in the way" : strerror(e)));
+  }
   if (o.watch && o.chroot) die("--watch cannot be combined with -c (chroot)");
   // Watched from here, before chroot and privilege drop can take the path away from us.
   int journal_inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (journal_inotify < 0 ||
-      inotify_add_watch(journal_inotify, (state_dir + "/journal").c_str(),
-                        IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+      inotify_add_watch(
+          journal_inotify, state.journal_path().c_str(),
+          IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR | IN_DONT_FOLLOW) < 0)
     die(std::string("inotify on the change journal: ") + strerror(errno));
   std::unique_ptr<journal::Writer> watch_journal;
   if (o.watch) {
-    watch_journal = std::make_unique<journal::Writer>(state_dir + "/journal", "watch");
-    if (int e = watch_journal->open())
+    watch_journal = std::make_unique<journal::Writer>(state.journal_path(), "watch");
+    if (int e = watch_journal->open(state.journal_fd()))
       die("change journal for --watch: " + std::string(strerror(e)));
   }
-  int state_fd = open(state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (state_fd < 0) die("state directory " + state_dir + ": " + strerror(errno));
   int64_t keep_tombs_ns = int64_t(o.tombstone_days) * 86400 * 1000000000LL;
-  // When this server last had company: away longer than the tombstones are kept, deletions
-  // made meanwhile are forgotten, and files deleted elsewhere may come back with our catch-up.
-  int64_t last_contact = 0, contact_saved = 0;
-  if (int fd = openat(state_fd, "last-contact", O_RDONLY | O_CLOEXEC); fd >= 0) {
-    char buf[32] = {};
-    if (read(fd, buf, sizeof buf - 1) > 0) last_contact = strtoll(buf, nullptr, 10);
-    close(fd);
-  }
-  if (last_contact && realtime_ns() - last_contact > keep_tombs_ns)
-    spdlog::warn(
-        "this server had no contact with the cluster for {} days, longer than "
-        "--tombstone-days {}: deletions made meanwhile are not known here, and files "
-        "deleted elsewhere may come back; run msync --delete -r from an up-to-date "
-        "server to make sure",
-        (realtime_ns() - last_contact) / 86400000000000LL, o.tombstone_days);
+  int64_t contact_saved = 0;
   auto save_contact = [&](int64_t now_ns) {
     if (now_ns - contact_saved < 60000000000LL) return;
     contact_saved = now_ns;
     std::string v = std::to_string(now_ns) + "\n";
-    int fd = openat(state_fd, ".last-contact.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = openat(state.daemon_fd(), ".last-contact.tmp",
+                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return;
     bool ok = write(fd, v.data(), v.size()) == ssize_t(v.size());
     close(fd);
-    if (ok) renameat(state_fd, ".last-contact.tmp", state_fd, "last-contact");
+    if (ok)
+      renameat(state.daemon_fd(), ".last-contact.tmp", state.daemon_fd(), state::kLastContact);
   };
   Excludes excludes;
   for (auto& x : o.excludes) excludes.add(x);
-  // The tree index, brought in line with what changed on disk while we were not running, and
-  // the clock that versions changes made here: past every version the index holds.
-  TreeIndex index(state_fd, "index");
+  // The tree index, brought in line with what changed on disk while we were not running (after
+  // the privilege drop), and the clock that versions changes made here.
+  TreeIndex index(state.daemon_fd(), state::kIndex);
   HybridClock hlc(realtime_ns);
-  {
-    std::vector<std::string> warnings;
-    if (int e = index.load(warnings, state_uid, state_gid))
-      die("tree index in " + state_dir + ": " + strerror(e));
-    for (auto& w : warnings) spdlog::warn("{}", w);
-    if (index.upgraded())
-      spdlog::info(
-          "tree index of release 0.1 read: its paths start with no version (\"no change seen "
-          "yet\"); every change from now on is versioned");
-    if (int e = import_legacy_tombstones(state_fd, "tombstones", index, o.name))
-      spdlog::warn("tombstones of release 0.1 in {}: {}", state_dir, strerror(e));
-    auto t0 = Clock::now();
-    RescanStats rs = rescan(basefd, base, &excludes, index, o.name, index.stamp_ns());
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-    if (index.fresh())
-      spdlog::info("tree index: {} entries indexed in {} ms (first run)", rs.entries, ms);
-    else
-      spdlog::info(
-          "tree index: {} entries checked in {} ms; since we stopped {} added, {} changed, {} "
-          "deleted here (tombstoned), {} gone without a sign of deletion",
-          rs.entries, ms, rs.added, rs.changed, rs.deleted, rs.forgotten);
-    index.expire(realtime_ns(), keep_tombs_ns);
-    if (int e = index.flush(realtime_ns(), true)) die("tree index: " + std::string(strerror(e)));
-    hlc.raise_to(index.max_clock());
-    // Loading and checking a large index leaves much freed heap behind (the file read whole,
-    // the rescan's bookkeeping): give it back.
-    malloc_trim(0);
-  }
+  std::unique_ptr<journal::Reader> reader;
   std::unique_ptr<AutoPush> autopush;
   std::unique_ptr<MountNotifier> notifier;
-  if (!o.chroot) notifier = std::make_unique<MountNotifier>(notify_dir);
+  if (!o.chroot) notifier = std::make_unique<MountNotifier>(state.path() + "/" + state::kNotify);
 
   rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -482,6 +442,55 @@ int main(int argc, char** argv) {
   }
   drop_privileges(ids);
   size_t stale = remove_stale_temps(basefd);
+  // As the daemon's user from here: what it alone writes in the state directory.
+  reader = std::make_unique<journal::Reader>(state.journal_path());
+  if (int e = reader->open(state.journal_fd()))
+    die("change journal " + state.journal_path() + ": " + strerror(e));
+  // When this server last had company: away longer than the tombstones are kept, deletions
+  // made meanwhile are forgotten, and files deleted elsewhere may come back with our catch-up.
+  int64_t last_contact = 0;
+  if (int fd = openat(state.daemon_fd(), state::kLastContact, O_RDONLY | O_CLOEXEC); fd >= 0) {
+    char buf[32] = {};
+    if (read(fd, buf, sizeof buf - 1) > 0) last_contact = strtoll(buf, nullptr, 10);
+    close(fd);
+  }
+  if (last_contact && realtime_ns() - last_contact > keep_tombs_ns)
+    spdlog::warn(
+        "this server had no contact with the cluster for {} days, longer than "
+        "--tombstone-days {}: deletions made meanwhile are not known here, and files "
+        "deleted elsewhere may come back; run msync --delete -r from an up-to-date "
+        "server to make sure",
+        (realtime_ns() - last_contact) / 86400000000000LL, o.tombstone_days);
+  // The tree index, brought in line with what changed on disk while we were not running, and
+  // the clock that versions changes made here: past every version the index holds.
+  {
+    std::vector<std::string> warnings;
+    if (int e = index.load(warnings))
+      die("tree index in " + state.path() + "/" + state::kDaemon + ": " + strerror(e));
+    for (auto& w : warnings) spdlog::warn("{}", w);
+    if (index.upgraded())
+      spdlog::info(
+          "tree index of release 0.1 read: its paths start with no version (\"no change seen "
+          "yet\"); every change from now on is versioned");
+    if (int e = import_legacy_tombstones(state.daemon_fd(), "tombstones", index, o.name))
+      spdlog::warn("tombstones of release 0.1 in {}: {}", state.path(), strerror(e));
+    auto t0 = Clock::now();
+    RescanStats rs = rescan(basefd, base, &excludes, index, o.name, index.stamp_ns());
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    if (index.fresh())
+      spdlog::info("tree index: {} entries indexed in {} ms (first run)", rs.entries, ms);
+    else
+      spdlog::info(
+          "tree index: {} entries checked in {} ms; since we stopped {} added, {} changed, {} "
+          "deleted here (tombstoned), {} gone without a sign of deletion",
+          rs.entries, ms, rs.added, rs.changed, rs.deleted, rs.forgotten);
+    index.expire(realtime_ns(), keep_tombs_ns);
+    if (int e = index.flush(realtime_ns(), true)) die("tree index: " + std::string(strerror(e)));
+    hlc.raise_to(index.max_clock());
+    // Loading and checking a large index leaves much freed heap behind (the file read whole,
+    // the rescan's bookkeeping): give it back.
+    malloc_trim(0);
+  }
 
   if (!o.foreground) {
     io.notify_fork(boost::asio::io_context::fork_prepare);
@@ -503,6 +512,7 @@ int main(int argc, char** argv) {
     auto sys =
         std::make_shared<spdlog::sinks::syslog_sink_mt>("makuosan", LOG_PID, LOG_DAEMON, false);
     spdlog::default_logger()->sinks() = {sys};
+    log_is_stderr = false;
   }
 
   spdlog::info("makuosan {} started: node {} base {} group {}:{} console {}", kVersion, o.name,
@@ -512,7 +522,8 @@ int main(int argc, char** argv) {
                    : (o.unix_path.empty() ? o.listen + ":" + std::to_string(o.port) : o.unix_path));
   if (stale) spdlog::info("removed {} stale temporary files", stale);
   if (keys.empty()) {
-    spdlog::warn("no cluster key (-k): any host on this network segment can write files here");
+    spdlog::warn(
+        "--insecure: no cluster key, any host that reaches this port can write files here");
   } else {
     spdlog::info("cluster key {:08x} seals; {} key(s) open", keys.front().id, keys.size());
   }
@@ -554,7 +565,7 @@ int main(int argc, char** argv) {
   ac.clock = &hlc;
   ac.self = o.name;
   autopush = std::make_unique<AutoPush>(ac, engine, *reader, Clock::now());
-  spdlog::info("change journal {}/journal: {} bytes to propagate", state_dir, reader->backlog());
+  spdlog::info("change journal {}: {} bytes to propagate", state.journal_path(), reader->backlog());
   // A record is picked up as soon as it is written.
   int ino = journal_inotify;
   boost::asio::posix::stream_descriptor journal_watch(io, ino);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "sync/crypto.hpp"
 #include "sync/version.hpp"
 
 namespace makuo {
@@ -29,7 +30,7 @@ void print_daemon_usage(FILE* out) {
           "  -U path      # console on a unix domain socket instead of TCP\n"
           "  -k file      # cluster key: 32 bytes, or a passphrase of 16+ characters; mode 600.\n"
           "               # Every datagram is sealed (AES-256-GCM). Give -k twice to roll keys:\n"
-          "               # the first seals, both open.\n"
+          "               # the first seals, both open. Required unless --insecure.\n"
           "  -K file      # console password file\n"
           "  -f num       # parallel sends (accepted for compatibility; all files pipeline)\n"
           "  -R num       # SO_RCVBUF bytes (default: 4194304)\n"
@@ -68,6 +69,9 @@ void print_daemon_usage(FILE* out) {
           "                   # replicated); without it the loss is only logged\n"
           "  --max-skew SEC   # warn when a member's clock is further than SEC from ours\n"
           "                   # (default 2; versions never depend on clocks)\n"
+          "  --gen-key FILE   # write a new cluster key to FILE (mode 600) and exit\n"
+          "  --insecure       # run without a cluster key: any host that reaches the port\n"
+          "                   # can write and delete files here\n"
           "  --metrics-file PATH # write the counters in Prometheus text format to PATH\n"
           "                   # every 5 s (atomically; node_exporter textfile collector)\n"
           "  --mtu BYTES      # path MTU; data blocks are sized to fit it (default: 1500)\n"
@@ -145,7 +149,9 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
     kKeepConflicts,
     kNoCatchUp,
     kRetry,
-    kMaxSkew
+    kMaxSkew,
+    kInsecure,
+    kGenKey
   };
   static const option longs[] = {{"chroot", no_argument, nullptr, 'c'},
                                  {"core", no_argument, nullptr, 'C'},
@@ -165,6 +171,8 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
                                  {"no-catch-up", no_argument, nullptr, kNoCatchUp},
                                  {"retry", required_argument, nullptr, kRetry},
                                  {"max-skew", required_argument, nullptr, kMaxSkew},
+                                 {"insecure", no_argument, nullptr, kInsecure},
+                                 {"gen-key", required_argument, nullptr, kGenKey},
                                  {nullptr, 0, nullptr, 0}};
   opterr = 0;
   optind = 1;
@@ -306,6 +314,21 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         o.max_skew_s = d;
         break;
       }
+      case kInsecure:
+        o.insecure = true;
+        break;
+      case kGenKey:
+        try {
+          generate_key_file(optarg);
+        } catch (const std::exception& e) {
+          fprintf(stderr, "makuosan: %s\n", e.what());
+          return ParseResult::ExitError;
+        }
+        printf(
+            "%s: a new cluster key (32 random bytes, mode 0600). Copy it to every server and\n"
+            "start each makuosan with -k %s\n",
+            optarg, optarg);
+        return ParseResult::ExitOk;
       case kMetrics:
         if (!*optarg) return bad("--metrics-file", optarg);
         o.metrics_file = optarg;

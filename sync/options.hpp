@@ -17,6 +17,7 @@ struct DaemonOptions {
   std::string listen = "127.0.0.1";    // -l
   std::string unix_path;               // -U
   std::vector<std::string> keyfiles;   // -k (twice: key rotation)
+  bool insecure = false;               // --insecure: run without a key
   std::string passfile;                // -K
   int parallel = 5;                    // -f (accepted; the engine pipelines every file)
   int rcvbuf = 0, sndbuf = 0;          // -R -S

@@ -1,5 +1,5 @@
 // What the protocol state machines need from the network: a datagram out, and the time.
-// Boost.Asio implements it for real (net.cpp); tests use an in-memory network.
+// Boost.Asio implements it for real (udp_node.cpp); tests use an in-memory network.
 #pragma once
 #include <time.h>
 
@@ -31,11 +31,26 @@ struct Endpoint {
 
 enum class SendStatus { Ok, WouldBlock, Error };
 
+// How a datagram reached us.
+struct Arrival {
+  bool group = true;  // sent to the group (else to our own unicast socket)
+  // Keyed: its sender proved to be live now (Sealer), or it is not yet known to be; and its
+  // seal counter. Keyless: nothing to prove.
+  bool proven = true;
+  uint64_t counter = 0;
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
   virtual SendStatus send(const Endpoint& to, std::span<const uint8_t> datagram) = 0;
   virtual Endpoint group() const = 0;
+  // Node answered our challenge in the datagram of this seal counter: what it seals from now on
+  // is taken, what it sealed before is not.
+  virtual void prove(uint64_t node, uint64_t counter) {
+    (void)node;
+    (void)counter;
+  }
 };
 
 // Token bucket for -T; rate 0 means "as fast as the socket takes it".

@@ -30,7 +30,7 @@ UdpNode::UdpNode(asio::io_context& io, const NetConfig& cfg)
     : io_(io), cfg_(cfg), mcast_(io), ucast_(io), timer_(io) {
   mcast_.open(udp::v4());
   mcast_.set_option(asio::socket_base::reuse_address(true));
-  mcast_.bind(udp::endpoint(asio::ip::address_v4::any(), cfg.port));
+  mcast_.bind(udp::endpoint(asio::ip::address_v4(cfg.group), cfg.port));
   int fd = mcast_.native_handle();
   ip_mreqn mr{};
   mr.imr_multiaddr.s_addr = htonl(cfg.group);
@@ -83,17 +83,16 @@ void UdpNode::poke() {
 
 SendStatus UdpNode::send(const Endpoint& to, std::span<const uint8_t> datagram) {
   if (blocked_) return SendStatus::WouldBlock;
-  if (sealer_) {
-    sealer_->seal(datagram, sealed_);
-    datagram = sealed_;
-  }
-  if (!batch_.fits(to, datagram.size()) && flush() == SendStatus::WouldBlock)
-    return SendStatus::WouldBlock;
-  if (!batch_.fits(to, datagram.size())) {  // larger than any datagram can be
+  size_t size = datagram.size() + (sealer_ ? kSealOverhead : 0);
+  if (!batch_.fits(to, size) && flush() == SendStatus::WouldBlock) return SendStatus::WouldBlock;
+  if (!batch_.fits(to, size)) {  // larger than any datagram can be
     ++oversize_;
     return SendStatus::Error;
   }
-  batch_.add(to, datagram);
+  if (sealer_)
+    sealer_->seal(datagram, batch_.add_space(to, size));  // sealed straight into the batch
+  else
+    batch_.add(to, datagram);
   // Whoever called us, the batch leaves before the io_context waits again.
   if (!flush_posted_) {
     flush_posted_ = true;
@@ -129,13 +128,13 @@ void UdpNode::arm_write() {
 void UdpNode::arm_read(udp::socket& s) {
   s.async_wait(udp::socket::wait_read, [this, &s](const boost::system::error_code& ec) {
     if (ec) return;
-    drain(s);
+    drain(s, &s == &mcast_);
     run_engine();
     arm_read(s);
   });
 }
 
-void UdpNode::drain(udp::socket& s) {
+void UdpNode::drain(udp::socket& s, bool group) {
   constexpr int kBatch = 64;
   static thread_local std::vector<uint8_t> bufs(size_t(kBatch) * 65536);
   mmsghdr msgs[kBatch];
@@ -156,26 +155,36 @@ void UdpNode::drain(udp::socket& s) {
     TimePoint now = Clock::now();
     for (int i = 0; i < n; ++i) {
       Endpoint ep{ntohl(from[i].sin_addr.s_addr), ntohs(from[i].sin_port)};
-      std::span<const uint8_t> pkt{bufs.data() + size_t(i) * 65536, msgs[i].msg_len};
-      if (admit(pkt, ep, pkt)) engine_->on_packet(pkt, ep, now);
+      std::span<uint8_t> pkt{bufs.data() + size_t(i) * 65536, msgs[i].msg_len};
+      std::span<const uint8_t> plain;
+      Arrival how;
+      how.group = group;
+      if (admit(pkt, ep, plain, how)) engine_->on_packet(plain, ep, now, how);
     }
     if (n < kBatch) return;
   }
 }
 
-bool UdpNode::admit(std::span<const uint8_t> pkt, const Endpoint& from,
-                    std::span<const uint8_t>& out) {
+bool UdpNode::admit(std::span<uint8_t> pkt, const Endpoint& from, std::span<const uint8_t>& out,
+                    Arrival& how) {
   Sealer::Result r;
   if (!sealer_) {
+    out = pkt;
     if (!Sealer::is_sealed(pkt)) return true;  // the engine checks everything else
     ++auth_.no_key;
     r = Sealer::Result::UnknownKey;
   } else {
-    r = sealer_->open(pkt, opened_);
+    Sealer::Opened info;
+    r = sealer_->open(pkt, out, &info);
     switch (r) {
-      case Sealer::Result::Ok:
-        out = opened_;
+      case Sealer::Result::Ok: {
+        how.proven = info.proven;
+        how.counter = info.counter;
+        auto t = wire::Type(out[5]);
+        if (!info.proven && t != wire::Type::Challenge && t != wire::Type::Response)
+          ++auth_.unproven;  // the engine drops it, and challenges its sender
         return true;
+      }
       case Sealer::Result::NotSealed:
         ++auth_.plaintext;
         break;

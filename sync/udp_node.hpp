@@ -1,5 +1,7 @@
-// Binds an Engine to real sockets with Boost.Asio: a multicast socket that listens on the
-// group, a unicast socket that sends everything (so answers come back to it), one timer.
+// Binds an Engine to real sockets with Boost.Asio: a multicast socket bound to the group (a
+// datagram sent to this host's address never reaches it), a unicast socket that sends
+// everything (so answers come back to it, and the engine takes there only what members send),
+// one timer.
 #pragma once
 #include <boost/asio.hpp>
 #include <functional>
@@ -25,8 +27,9 @@ struct AuthStats {
   uint64_t no_key = 0;       // sealed, but we have none
   uint64_t unknown_key = 0;  // sealed with a key we do not hold
   uint64_t bad_tag = 0;      // forged, corrupted, or another cluster's key with our key id
-  uint64_t replay = 0;
+  uint64_t replay = 0;       // seen before, or sealed before its sender proved to be live
   uint64_t truncated = 0;
+  uint64_t unproven = 0;  // its sender has not answered our challenge yet
   uint64_t total() const { return plaintext + no_key + unknown_key + bad_tag + replay + truncated; }
 };
 
@@ -45,6 +48,9 @@ class UdpNode final : public Transport {
   // waits; a caller about to stop the io_context must do it).
   SendStatus flush();
   Endpoint group() const override { return {cfg_.group, cfg_.port}; }
+  void prove(uint64_t node, uint64_t counter) override {
+    if (sealer_) sealer_->prove(node, counter);
+  }
   uint64_t tx_packets() const { return batch_.sent(); }
   uint64_t tx_errors() const { return batch_.errors() + oversize_; }
   uint64_t tx_calls() const { return batch_.calls(); }  // send system calls (GSO: many per call)
@@ -54,7 +60,7 @@ class UdpNode final : public Transport {
 
  private:
   void arm_read(boost::asio::ip::udp::socket& s);
-  void drain(boost::asio::ip::udp::socket& s);
+  void drain(boost::asio::ip::udp::socket& s, bool group);
   void run_engine();
   void arm_write();
 
@@ -62,11 +68,13 @@ class UdpNode final : public Transport {
   NetConfig cfg_;
   boost::asio::ip::udp::socket mcast_, ucast_;
   boost::asio::steady_timer timer_;
-  bool admit(std::span<const uint8_t> pkt, const Endpoint& from, std::span<const uint8_t>& out);
+  // Opens pkt where it lies (keyed); out: the plain datagram.
+  bool admit(std::span<uint8_t> pkt, const Endpoint& from, std::span<const uint8_t>& out,
+             Arrival& how);
 
   Engine* engine_ = nullptr;
   Sealer* sealer_ = nullptr;
-  wire::Bytes sealed_, opened_;
+
   AuthStats auth_;
   uint64_t auth_logged_ = 0;
   TimePoint auth_log_at_{};

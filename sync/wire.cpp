@@ -245,14 +245,42 @@ size_t encoded_size(const Entry& e) {
          version_size(e.version);
 }
 
-void encode(Bytes& out, NodeId node, Type t, const Announce& m) {
-  Writer w{out};
-  w.header(node, t);
+namespace {
+void put_announce(Writer& w, const Announce& m) {
   w.str8(m.name);
   w.str8(m.version);
   w.u16(m.flags);
   w.u64(uint64_t(m.wall_ns));
   w.u64(m.clock);
+}
+Error get_announce(Reader& r, Announce& m) {
+  m.name = r.str8();
+  m.version = r.str8();
+  m.flags = r.u16();
+  m.wall_ns = int64_t(r.u64());
+  m.clock = r.u64();
+  if (r.ok && m.name.empty()) return Error::BadValue;
+  return r.finish();
+}
+}  // namespace
+
+void encode(Bytes& out, NodeId node, Type t, const Announce& m) {
+  Writer w{out};
+  w.header(node, t);
+  put_announce(w, m);
+}
+
+void encode(Bytes& out, NodeId node, const Challenge& m) {
+  Writer w{out};
+  w.header(node, Type::Challenge);
+  w.raw(m.nonce.data(), m.nonce.size());
+}
+
+void encode(Bytes& out, NodeId node, const Response& m) {
+  Writer w{out};
+  w.header(node, Type::Response);
+  w.raw(m.nonce.data(), m.nonce.size());
+  put_announce(w, m.who);
 }
 
 void encode(Bytes& out, NodeId node, const Manifest& m) {
@@ -365,6 +393,8 @@ Error decode_header(std::span<const uint8_t> in, Header& h) {
     case Type::Hello:
     case Type::Heartbeat:
     case Type::Bye:
+    case Type::Challenge:
+    case Type::Response:
     case Type::Manifest:
     case Type::Report:
     case Type::Data:
@@ -381,13 +411,19 @@ Error decode_header(std::span<const uint8_t> in, Header& h) {
 
 Error decode(std::span<const uint8_t> in, Announce& m) {
   Reader r{in};
-  m.name = r.str8();
-  m.version = r.str8();
-  m.flags = r.u16();
-  m.wall_ns = int64_t(r.u64());
-  m.clock = r.u64();
-  if (r.ok && m.name.empty()) return Error::BadValue;
+  return get_announce(r, m);
+}
+
+Error decode(std::span<const uint8_t> in, Challenge& m) {
+  Reader r{in};
+  r.raw(m.nonce.data(), m.nonce.size());
   return r.finish();
+}
+
+Error decode(std::span<const uint8_t> in, Response& m) {
+  Reader r{in};
+  r.raw(m.nonce.data(), m.nonce.size());
+  return get_announce(r, m.who);
 }
 
 Error decode(std::span<const uint8_t> in, Manifest& m) {

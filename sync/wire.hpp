@@ -28,9 +28,13 @@ using Hash128 = std::array<uint8_t, 16>;
 using Bytes = std::vector<uint8_t>;
 
 enum class Type : uint8_t {
-  Hello = 1,  // "I just started": members answer with a unicast Heartbeat
+  Hello = 1,  // "I just started": members answer with a Heartbeat
   Heartbeat = 2,
   Bye = 3,
+  // Keyed clusters: a sender's datagrams are taken only once it proved to be live now, by
+  // answering a Challenge's random nonce (sealed: only a key holder can). See Sealer.
+  Challenge = 4,
+  Response = 5,
   Manifest = 16,
   Report = 17,
   Data = 18,
@@ -49,6 +53,10 @@ struct Header {
   NodeId node = 0;
 };
 
+struct Challenge {
+  std::array<uint8_t, 16> nonce{};
+};
+
 // Announce flags
 constexpr uint16_t kAnnounceReadOnly = 1;  // -r: receives nothing
 constexpr uint16_t kAnnounceNoSend = 2;    // -s: sends nothing
@@ -59,6 +67,13 @@ struct Announce {
   uint16_t flags = 0;
   int64_t wall_ns = 0;  // the sender's wall clock when it sent this: peers compare theirs
   uint64_t clock = 0;   // the sender's hybrid clock: peers' clocks pass it
+};
+
+// The answer to a Challenge: its nonce, and who answers (as a heartbeat says it), so that the
+// asker takes the answerer as a member at once.
+struct Response {
+  std::array<uint8_t, 16> nonce{};
+  Announce who;
 };
 
 enum class Kind : uint8_t { File = 1, Dir, Symlink, HardLink, Fifo, CharDev, BlockDev, Absent };
@@ -203,6 +218,8 @@ struct DeleteAck {
 
 // Encoders append a whole datagram (header included) to out.
 void encode(Bytes& out, NodeId node, Type t, const Announce& m);
+void encode(Bytes& out, NodeId node, const Challenge& m);
+void encode(Bytes& out, NodeId node, const Response& m);
 void encode(Bytes& out, NodeId node, const Manifest& m);
 void encode(Bytes& out, NodeId node, const Report& m);
 void encode(Bytes& out, NodeId node, const Data& m);
@@ -221,6 +238,8 @@ constexpr size_t kDataOverhead = kHeaderSize + 4 + 4 + 8 + 1 + 16;
 Error decode_header(std::span<const uint8_t> in, Header& h);
 // Body decoders take the datagram without its header.
 Error decode(std::span<const uint8_t> in, Announce& m);
+Error decode(std::span<const uint8_t> in, Challenge& m);
+Error decode(std::span<const uint8_t> in, Response& m);
 Error decode(std::span<const uint8_t> in, Manifest& m);
 Error decode(std::span<const uint8_t> in, Report& m);
 Error decode(std::span<const uint8_t> in, Data& m);

@@ -7,6 +7,8 @@
 #      MAKUO_BIN (dir holding makuosan and msync), MK_GROUP (multicast group), MK_DAEMON_ARGS,
 #      MK_DAEMON_WRAP (a command the daemon runs under, e.g. "faketime -f -1h"),
 #      MK_START_TIMEOUT (seconds a daemon may take to answer its console, default 10).
+# Daemons are keyed with the cluster's own key ($MK_WORK/cluster.key, made by cluster_net)
+# unless MK_DAEMON_ARGS gives a -k or says --insecure.
 : "${MK_PREFIX:=mk$$}"
 : "${MK_WORK:=$(mktemp -d /tmp/makuo-cluster.XXXXXX)}"
 : "${MK_SUBNET:=10.213.$(( $$ % 200 + 20 ))}"
@@ -30,14 +32,22 @@ nsx() { local i=$1; shift; nsenter --net="/run/netns/$(node_ns "$i")" "$@"; }
 swx() { nsenter --net="/run/netns/$MK_SW" "$@"; }
 node_msync() { local i=$1; shift; "$MAKUO_BIN/msync" -c "unix:$(node_sock "$i")" "$@"; }
 
+node_key_args() {  # the -k a node starts with, unless MK_DAEMON_ARGS has its own or none
+  case " ${MK_DAEMON_ARGS:-} " in
+    *" -k "*|*" --insecure "*) ;;
+    *) echo "-k $MK_WORK/cluster.key" ;;
+  esac
+}
+
 node_start() {
   local i=$1
   mkdir -p "$(node_base "$i")" "$MK_WORK/nodes/$i/state"
+  [ -f "$MK_WORK/cluster.key" ] || (umask 077 && head -c 32 /dev/urandom > "$MK_WORK/cluster.key")
   # shellcheck disable=SC2086
   # nsenter execs the daemon, so $! is the daemon itself (node_signal checks its name)
   nsenter --net="/run/netns/$(node_ns "$i")" ${MK_DAEMON_WRAP:-} "$MAKUO_BIN/makuosan" -n -b "$(node_base "$i")" -U "$(node_sock "$i")" \
     -m "$MK_GROUP" --name "$(node_name "$i")" --state-dir "$MK_WORK/nodes/$i/state" \
-    ${MK_DAEMON_ARGS:-} >>"$(node_logf "$i")" 2>&1 &
+    $(node_key_args) ${MK_DAEMON_ARGS:-} >>"$(node_logf "$i")" 2>&1 &
   echo $! > "$MK_WORK/nodes/$i/pid"
   local t=$((SECONDS + ${MK_START_TIMEOUT:-10}))
   until [ -S "$(node_sock "$i")" ] && node_msync "$i" --status >/dev/null 2>&1; do

@@ -3,6 +3,10 @@
   inject.py capture GROUP PORT FILE SRC  save the first sealed makuo datagram SRC sends to the group
   inject.py replay GROUP PORT FILE       send it again, as it was
   inject.py attack GROUP PORT FILE       forged, truncated, oversized, unsealed variants of it
+  inject.py record GROUP PORT FILE STOP  save every makuo datagram sent to the group until the
+                                         file STOP exists (length-prefixed, in order); FILE.ready
+                                         appears once it listens
+  inject.py replay-all GROUP PORT FILE   send what record saved, in order, 1 ms apart
 """
 import os, socket, struct, sys
 
@@ -25,6 +29,34 @@ if mode == "capture":
         if d[:4] == b"MKO1" and d[7] & 1 and addr == sys.argv[5]:
             open(path, "wb").write(d)
             break
+elif mode == "record":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((group, port))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                 struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton("0.0.0.0")))
+    s.settimeout(0.1)
+    open(path + ".ready", "w").close()
+    with open(path, "wb") as out:
+        while not os.path.exists(sys.argv[5]):
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                continue
+            if d[:4] == b"MKO1":
+                out.write(struct.pack(">I", len(d)) + d)
+elif mode == "replay-all":
+    import time
+    s = sender()
+    data = open(path, "rb").read()
+    i = n = 0
+    while i < len(data):
+        (ln,) = struct.unpack(">I", data[i:i + 4])
+        s.sendto(data[i + 4:i + 4 + ln], (group, port))
+        i += 4 + ln
+        n += 1
+        time.sleep(0.001)
+    print(n)
 elif mode == "replay":
     d = open(path, "rb").read()
     sender().sendto(d, (group, port))

@@ -18,6 +18,16 @@ cp "$keys/A" "$keys/open"; chmod 644 "$keys/open"
 expect_rc nonzero "$MAKUO_BIN/makuosan" -n -b /tmp -k "$keys/open" -U "$MK_WORK/x.sock"
 grep -q 'readable by others' "$MK_WORK/err" && ok "refused: $(head -1 "$MK_WORK/err")" || fail "accepted a 0644 key file"
 
+t_name "no key: refused unless --insecure, with a line that says how to make one"
+expect_rc nonzero "$MAKUO_BIN/makuosan" -n -b /tmp -U "$MK_WORK/x.sock"
+[ "$(wc -l < "$MK_WORK/err")" = 1 ] && grep -q "makuosan --gen-key" "$MK_WORK/err" && ok "refused: $(cat "$MK_WORK/err")" \
+  || fail "no clear refusal: $(cat "$MK_WORK/err")"
+expect_rc 0 "$MAKUO_BIN/makuosan" --gen-key "$keys/new"
+[ "$(stat -c '%a %s' "$keys/new")" = "600 32" ] && ok "--gen-key: 32 bytes, mode 600" || fail "$(stat -c '%a %s' "$keys/new")"
+cp "$keys/new" "$keys/new.before"
+expect_rc nonzero "$MAKUO_BIN/makuosan" --gen-key "$keys/new"
+cmp -s "$keys/new" "$keys/new.before" && ok "an existing key file is not overwritten" || fail "key file overwritten"
+
 t_name "nodes with the key push to each other; another key and no key are kept out"
 for i in 1 2 3; do MK_DAEMON_ARGS="-k $keys/A" node_start "$i" || exit 1; done
 MK_DAEMON_ARGS="-k $keys/B" node_start 4 || exit 1
@@ -29,7 +39,7 @@ grep -q 'update node4' "$MK_WORK/out" && fail "pushed to node 4"
 for i in 2 3; do cmp -s "$(node_base 1)/site/index.html" "$(node_base $i)/site/index.html" && ok "node $i received" || fail "node $i did not receive"; done
 [ ! -e "$(node_base 4)/site" ] && ok "node 4 received nothing" || fail "node 4 got files"
 [ "$(counter 4 unknown_key)" -gt 0 ] && ok "node 4 counts foreign-key datagrams: $(auth 4)" || fail "node 4 counters: $(auth 4)"
-node_stop 4; node_start 4   # no key at all
+node_stop 4; MK_DAEMON_ARGS="--insecure" node_start 4   # no key at all
 t=$((SECONDS + 10)); until [ "$(counter 1 plaintext)" -gt 0 ] && [ "$(counter 4 no_key)" -gt 0 ]; do
   [ $SECONDS -lt $t ] || break; sleep 0.1; done
 [ "$(counter 1 plaintext)" -gt 0 ] && ok "node 1 drops the unkeyed node's datagrams: $(auth 1)" || fail "node 1: $(auth 1)"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# -u/-g drop privileges for real (all four ids), after binding; such a node still receives.
+# -u/-g drop privileges for real (all four ids), after binding; such a node still receives. The
+# daemon's user cannot make root (makuosan before its drop, makuofs always) touch anything
+# outside the state directory by planting symlinks there.
 set -u
 . "$(dirname "$0")/../../scripts/lib/cluster.sh"
 . "$(dirname "$0")/../../scripts/lib/testlib.sh"
@@ -26,4 +28,28 @@ expect_rc 0 node_msync 1 -v f
 grep -q '^warning: owner daemon:root not applied on node2:f' "$MK_WORK/out" && ok "reported per file" || { fail "no owner warning"; cat "$MK_WORK/out"; }
 cmp -s "$(node_base 1)/f" "$(node_base 2)/f" && ok "received" || fail "not received"
 [ "$(stat -c %U "$(node_base 2)/f")" = nobody ] && ok "owned by the daemon's user" || fail "owner $(stat -c %U "$(node_base 2)/f")"
+
+t_name "symlinks planted in the state directory by the daemon's user lead root nowhere"
+node_stop 2
+st=$MK_WORK/nodes/2/state
+victim=$MK_WORK/victim vdir=$MK_WORK/victim-dir
+echo "root's own" > "$victim"; chmod 600 "$victim"; mkdir -p "$vdir"
+before=$(stat -c '%u:%g %a %s %Y' "$victim" "$vdir")
+# As a release 0.1 state directory was: the daemon's user's, with every name root touches a link.
+rm -rf "$st"; mkdir -p "$st/daemon"; chown -R nobody:nogroup "$st"
+chmod o+x "$MK_WORK" "$MK_WORK/nodes" "$MK_WORK/nodes/2"   # the user reaches its state directory
+for n in index index.log last-contact tombstones .last-contact.tmp .index.tmp; do
+  su -s /bin/sh nobody -c "ln -s '$victim' '$st/$n'"; done
+for n in journal notify; do su -s /bin/sh nobody -c "ln -s '$vdir' '$st/$n'"; done
+su -s /bin/sh nobody -c "ln -s '$victim' '$st/daemon/index.log'"
+[ "$(find "$st" -type l | wc -l)" = 9 ] && ok "9 links planted by the daemon's user" || fail "links: $(find "$st" -type l)"
+MK_DAEMON_ARGS="-u nobody -g nogroup" node_start 2 2>/dev/null   # refuses or runs: either way
+node_mount 2 || fail "makuofs did not mount"
+echo probe > "$(node_mnt 2)/through-the-mount" 2>/dev/null
+node_umount 2; node_stop 2
+[ "$(stat -c '%u:%g %a %s %Y' "$victim" "$vdir")" = "$before" ] && [ "$(cat "$victim")" = "root's own" ] \
+  && ok "nothing outside changed: $(stat -c '%U:%G %a' "$victim")" || fail "touched: $(stat -c '%U:%G %a %s' "$victim" "$vdir")"
+[ -z "$(ls -A "$vdir")" ] && ok "nothing created in the other directory" || fail "$(ls -A "$vdir")"
+[ "$(stat -c %U "$st")" = root ] && [ "$(stat -c %U "$st/journal")" = nobody ] && [ ! -L "$st/journal" ] \
+  && ok "the state directory is root's, its journal the daemon's user's" || fail "$(ls -la "$st")"
 t_finish

@@ -107,18 +107,41 @@ expect_rc nonzero "$MAKUO_BIN/msync" -c "unix:$MK_WORK/none.sock" --members && g
 expect_rc nonzero "$MAKUO_BIN/makuosan" -n --frobnicate && grep -q 'unknown option: --frobnicate' "$MK_WORK/err" && ok "daemon unknown option" || fail "daemon option"
 [ "$before" = "$(tree_sig "$(node_base 2)")" ] && ok "nothing changed" || fail "something changed"
 
-t_name "foreign and garbage datagrams are dropped and counted"
-nsx 2 python3 - "$MK_GROUP" <<'PY'
+garbage() {  # garbage DEST PORT: foreign and malformed datagrams, from node 2's namespace
+  nsx 2 python3 - "$1" "$2" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-g = sys.argv[1]
-s.sendto(bytes([7, 2, 0, 0]) + b"\0" * 60, (g, 5000))        # makuosan 1.3.x
-s.sendto(b"MKO1", (g, 5000))                                  # truncated
-s.sendto(b"garbage" * 20, (g, 5000))                          # not ours
-s.sendto(b"MKO1\x02\x10\0\0" + b"\0" * 8 + b"\xff" * 30, (g, 5000))  # malformed manifest
-s.sendto(b"MKO1\x01\x02\0\0" + b"\0" * 8 + b"\x04web9\x050.1.0\0\0", (g, 5000))  # makuo 0.1
+g = (sys.argv[1], int(sys.argv[2]))
+s.sendto(bytes([7, 2, 0, 0]) + b"\0" * 60, g)        # makuosan 1.3.x
+s.sendto(b"MKO1", g)                                  # truncated
+s.sendto(b"garbage" * 20, g)                          # not ours
+s.sendto(b"MKO1\x02\x10\0\0" + b"\0" * 8 + b"\xff" * 30, g)  # malformed manifest
+s.sendto(b"MKO1\x01\x02\0\0" + b"\0" * 8 + b"\x04web9\x050.1.0\0\0", g)  # makuo 0.1
 PY
+}
+# A manifest of one empty file, from a node id nobody knows, sent to DEST:PORT.
+intruder() {
+  nsx 2 python3 - "$1" "$2" <<'PY'
+import socket, struct, sys
+entry = bytes([1, 0]) + struct.pack(">IIIQQ", 0o644, 0, 0, 0, 0) + b"\0\0" + struct.pack(">H", 9) + b"intruder!"
+body = struct.pack(">IHHIIH", 77, 0, 1372, 1, 0, 1) + entry
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"MKO1\x02\x10\0\0" + (0x1badcafe).to_bytes(8, "big") + body, (sys.argv[1], int(sys.argv[2])))
+PY
+}
+status_field() { node_msync 1 --status | sed -n "s/^$1 *: //p" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+t_name "keyed: foreign, garbage and unsealed datagrams are dropped before anything reads them"
+p0=$(status_field auth plaintext)
+garbage "$MK_GROUP" 5000
+wait_for 5 test "$(status_field auth plaintext)" -ge $((p0 + 5)) && ok "5 unsealed datagrams counted" \
+  || fail "auth: $(node_msync 1 --status | grep ^auth)"
+
+t_name "--insecure: the engine's own checks, and pushes only from members by the group"
+node_stop 1
+MK_DAEMON_ARGS="--insecure" node_start 1 || exit 1   # alone: the keyed others drop its datagrams
+garbage "$MK_GROUP" 5000
 t=$((SECONDS + 5))
 until node_msync 1 --status | grep -q 'makuosan=1' && node_msync 1 --status | grep -q 'malformed=1' &&
       node_msync 1 --status | grep -q 'bad_version=1'; do
@@ -126,5 +149,12 @@ until node_msync 1 --status | grep -q 'makuosan=1' && node_msync 1 --status | gr
 node_msync 1 --status | grep '^dropped' | grep -q 'truncated=1 bad_magic=1 makuosan=1 bad_version=1 malformed=1' && ok "counted" || { fail "drop counters"; node_msync 1 --status | grep dropped; }
 grep -q "$(node_ip 2):[0-9]* speaks makuo protocol 1 and this node 2" "$(node_logf 1)" && ok "a release 0.1 peer is named in the log" \
   || fail "no line about the release 0.1 peer"
-expect_rc 0 node_msync 1 -r && ok "cluster still works" || fail "cluster broken"
+grep -q -- '--insecure: no cluster key' "$(node_logf 1)" && ok "warned at start" || fail "no --insecure warning"
+intruder "$MK_GROUP" 5000      # by the group, from no member
+intruder "$(node_ip 1)" 5000   # to the host's address: no socket listens there
+uport=$(ss -Hunlp -N "$(node_ns 1)" 2>/dev/null | awk '/makuosan/ && $4 !~ /:5000$/ {sub(/.*:/, "", $4); print $4; exit}')
+[ -n "$uport" ] && intruder "$(node_ip 1)" "$uport" || fail "node 1's unicast port not found"
+wait_for 5 test "$(status_field dropped not_member)" -ge 2 && ok "refused: $(node_msync 1 --status | grep -o 'not_member=[0-9]*')" \
+  || fail "not counted: $(node_msync 1 --status | grep ^dropped)"
+[ ! -e "$b1/intruder!" ] && ok "nothing written" || fail "the intruder's file was written"
 t_finish

@@ -62,13 +62,6 @@ TEST(JournalCodec, AnyFlippedBitIsCaught) {
   }
 }
 
-TEST(JournalCodec, DefaultStateDirEscapesLikeSystemd) {
-  EXPECT_EQ(default_state_dir("/srv/www-base"), "/var/lib/makuo/srv-www\\x2dbase");
-  EXPECT_EQ(default_state_dir("/var/www"), "/var/lib/makuo/var-www");
-  EXPECT_EQ(default_state_dir("/"), "/var/lib/makuo/-");
-  EXPECT_EQ(default_state_dir("/a b/.c"), "/var/lib/makuo/a\\x20b-.c");
-}
-
 class JournalDir : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -582,7 +582,9 @@ TEST(Session, HostilePathsAreRefusedAndNothingIsWritten) {
     e.size = c.size;
     m.entries.push_back(e);
   }
-  wire::Bytes b;
+  wire::Bytes hb, b;
+  wire::encode(hb, 0xbad, wire::Type::Heartbeat, wire::Announce{"evil", "test"});
+  rx.engine->on_packet(hb, {0x0a0000fe, 1}, sim.now());  // a member, or nothing is taken at all
   wire::encode(b, 0xbad, m);
   rx.engine->on_packet(b, {0x0a0000fe, 1}, sim.now());
   sim.run_for(100ms);

@@ -141,7 +141,7 @@ class Sim {
         Duration j{};
         if (opt_.jitter.count() > 0)
           j = Duration(std::uniform_int_distribution<int64_t>(0, opt_.jitter.count())(rng_));
-        q_.push({now_ + opt_.latency + j, seq_++, i, nodes_[from]->ep, bytes});
+        q_.push({now_ + opt_.latency + j, seq_++, i, nodes_[from]->ep, bytes, group});
       }
     }
   }
@@ -154,7 +154,8 @@ class Sim {
       while (!q_.empty() && q_.top().at <= now_) {
         auto p = q_.top();
         q_.pop();
-        if (nodes_[p.to]->alive) nodes_[p.to]->engine->on_packet(p.bytes, p.from, now_);
+        if (nodes_[p.to]->alive)
+          nodes_[p.to]->engine->on_packet(p.bytes, p.from, now_, Arrival{p.group, true, 0});
       }
       TimePoint next = end;
       for (auto& nd : nodes_) nd->net.sent_this_step = 0;
@@ -177,6 +178,7 @@ class Sim {
     size_t to;
     Endpoint from;
     std::vector<uint8_t> bytes;
+    bool group = true;
     bool operator>(const Packet& o) const { return at != o.at ? at > o.at : seq > o.seq; }
   };
   static inline int counter_ = 0;

@@ -48,6 +48,9 @@ class Receiver : public ::testing::Test {
     c.recv.base_path = base_.string();
     engine_ = std::make_unique<Engine>(c, net_, 0x77);
     engine_->start(now_);
+    wire::Bytes hb;  // the sender is a member: pushes are taken from members only
+    wire::encode(hb, kSender, wire::Type::Heartbeat, wire::Announce{"tx", "test"});
+    engine_->on_packet(hb, kFrom, now_);
   }
   void TearDown() override {
     engine_.reset();
