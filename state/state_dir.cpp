@@ -119,13 +119,13 @@ int StateDir::open(const std::string& path, uid_t owner, gid_t group, std::strin
   if (int e = sub(kJournal, give_away ? owner : uid_t(-1), group, journal_, what)) return e;
   if (int e = sub(kDaemon, give_away ? owner : uid_t(-1), group, daemon_, what)) return e;
   if (int e = sub(kNotify, give_away ? owner : uid_t(-1), group, notify_, what)) return e;
+  for (const char* n : kLegacyDaemonFiles) {
+    struct stat st;
+    if (fstatat(fd_, n, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISREG(st.st_mode) || renameat(fd_, n, daemon_, n) != 0) unlinkat(fd_, n, 0);
+  }
+  for (const char* n : kLegacyTemporaries) unlinkat(fd_, n, 0);
   if (give_away) {
-    for (const char* n : kLegacyDaemonFiles) {
-      struct stat st;
-      if (fstatat(fd_, n, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      if (!S_ISREG(st.st_mode) || renameat(fd_, n, daemon_, n) != 0) unlinkat(fd_, n, 0);
-    }
-    for (const char* n : kLegacyTemporaries) unlinkat(fd_, n, 0);
     give_all(journal_, owner, group);
     give_all(daemon_, owner, group);
   }

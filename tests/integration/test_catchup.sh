@@ -100,8 +100,8 @@ for k in range(20):
 PY
 node_msync 1 -r many >/dev/null || fail "seeding nodes 2 and 3"
 # As if node 4 had last seen a cluster 10 days ago: longer than the tombstones are kept.
-mkdir -p "$MK_WORK/nodes/4/state"
-echo "$(( ($(date +%s) - 10 * 86400) * 1000000000 ))" >"$MK_WORK/nodes/4/state/last-contact"
+mkdir -p "$MK_WORK/nodes/4/state/daemon"
+echo "$(( ($(date +%s) - 10 * 86400) * 1000000000 ))" >"$MK_WORK/nodes/4/state/daemon/last-contact"
 cluster_add_node 4 || exit 1
 grep -q 'no contact with the cluster for 10 days' "$(node_logf 4)" && ok "warned: away longer than the tombstones" \
   || fail "no warning about the long absence"
