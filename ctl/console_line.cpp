@@ -1,6 +1,49 @@
 #include "ctl/console_line.hpp"
 
+#include <cctype>
+
+#include "sync/paths.hpp"
+
 namespace makuo::ctl {
+
+namespace {
+
+// A $'...' token at line[i] (i at the '$'): its bytes, and i past its closing quote. false: not
+// one (no closing quote followed by a space or the end).
+bool dollar_quoted(std::string_view line, size_t& i, std::string& out) {
+  size_t j = i + 2;
+  std::string v;
+  while (j < line.size()) {
+    char c = line[j++];
+    if (c == '\'') {
+      if (j < line.size() && line[j] != ' ') return false;
+      out = std::move(v);
+      i = j;
+      return true;
+    }
+    if (c != '\\' || j >= line.size()) {
+      v += c;
+      continue;
+    }
+    char e = line[j++];
+    auto hex = [&](char h) { return std::isxdigit(static_cast<unsigned char>(h)); };
+    if (e == 'n') {
+      v += '\n';
+    } else if (e == 'r') {
+      v += '\r';
+    } else if (e == 't') {
+      v += '\t';
+    } else if (e == 'x' && j + 2 <= line.size() && hex(line[j]) && hex(line[j + 1])) {
+      v += char(std::stoi(std::string(line.substr(j, 2)), nullptr, 16));
+      j += 2;
+    } else {
+      v += e;  // \\ \' and anything else: the character itself
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 std::vector<std::string> tokenize(std::string_view line) {
   if (auto cr = line.find('\r'); cr != std::string_view::npos) line = line.substr(0, cr);
@@ -11,6 +54,15 @@ std::vector<std::string> tokenize(std::string_view line) {
   while (i < line.size()) {
     while (i < line.size() && line[i] == ' ') ++i;
     if (i >= line.size()) break;
+    if (!joining && line.substr(i).starts_with("$'")) {
+      size_t at = i;
+      std::string q;
+      if (dollar_quoted(line, at, q)) {
+        out.push_back(std::move(q));
+        i = at;
+        continue;
+      }
+    }
     size_t j = line.find(' ', i);
     if (j == std::string_view::npos) j = line.size();
     std::string tok(line.substr(i, j - i));
@@ -41,6 +93,15 @@ std::string escape_spaces(std::string_view s) {
     r += c;
   }
   return r;
+}
+
+std::string quote_token(std::string_view s) {
+  std::string q = shown(s);
+  return q != s ? q : escape_spaces(s);
+}
+
+std::string quote_arg(std::string_view path) {
+  return quote_token(path.starts_with("-") ? "./" + std::string(path) : std::string(path));
 }
 
 CommandArgs parse_args(const std::vector<std::string>& tokens, std::string_view spec) {

@@ -13,6 +13,7 @@
 #include "ctl/console_line.hpp"
 #include "ctl/status_report.hpp"
 #include "sync/fsops.hpp"
+#include "sync/paths.hpp"
 #include "sync/scan.hpp"
 
 namespace makuo::ctl {
@@ -22,6 +23,12 @@ using stream = asio::generic::stream_protocol;
 namespace {
 
 const char* kPrompt = "> ";
+// A client that typed ahead waits (we stop reading) once this many lines are queued.
+constexpr size_t kMaxQueuedLines = 64;
+// A client that reads nothing back while a push prints lines is cut off here.
+constexpr size_t kMaxQueuedOutput = 8 << 20;
+// A connection that has not given the password by then is closed.
+constexpr auto kLoginTime = std::chrono::seconds(10);
 const char* kPasswordPrompt = "password: \x1b]E";
 
 const char* kHelp =
@@ -55,11 +62,24 @@ const char* kSendHelp =
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(ConsoleServer& srv, stream::socket sock)
-      : srv_(srv), sock_(std::move(sock)), alive_timer_(sock_.get_executor()) {}
+      : srv_(srv),
+        sock_(std::move(sock)),
+        alive_timer_(sock_.get_executor()),
+        login_timer_(sock_.get_executor()) {}
 
   void start() {
     authed_ = !srv_.config().password;
     write(authed_ ? kPrompt : kPasswordPrompt);
+    if (!authed_) {
+      login_timer_.expires_after(kLoginTime);
+      auto self = shared_from_this();
+      login_timer_.async_wait([this, self](boost::system::error_code ec) {
+        if (ec || authed_ || closed_) return;
+        spdlog::warn("console: no password within {} s, connection closed",
+                     std::chrono::seconds(kLoginTime).count());
+        close();
+      });
+    }
     read();
   }
 
@@ -70,6 +90,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     sid_.reset();
     boost::system::error_code ec;
     alive_timer_.cancel();
+    login_timer_.cancel();
     sock_.shutdown(stream::socket::shutdown_both, ec);
     sock_.close(ec);
     srv_.forget(this);
@@ -95,12 +116,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
                               return close();
                             }
                             pump_lines();
-                            if (!closed_) read();
+                            if (closed_) return;
+                            if (lines_.size() < kMaxQueuedLines)
+                              read();
+                            else
+                              reading_paused_ = true;
                           });
   }
 
   void write(std::string s) {
     if (closed_) return;
+    outq_bytes_ += s.size();
+    if (outq_bytes_ > kMaxQueuedOutput) {
+      spdlog::warn("console: the client read none of the last {} MiB of output, connection closed",
+                   kMaxQueuedOutput >> 20);
+      return close();
+    }
     outq_.push_back(std::move(s));
     if (!writing_) flush();
   }
@@ -115,6 +146,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto self = shared_from_this();
     auto msg = std::make_shared<std::string>(std::move(outq_.front()));
     outq_.pop_front();
+    outq_bytes_ -= msg->size();
     asio::async_write(sock_, asio::buffer(*msg),
                       [this, self, msg](boost::system::error_code ec, size_t) {
                         if (ec) return close();
@@ -137,6 +169,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       execute(l);
     }
+    if (reading_paused_ && lines_.empty() && !closed_) {
+      reading_paused_ = false;
+      read();
+    }
   }
 
   void check_password(std::string l) {
@@ -145,6 +181,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool ok = l.size() == pw.size() && CRYPTO_memcmp(l.data(), pw.data(), pw.size()) == 0;
     if (ok) {
       authed_ = true;
+      login_timer_.cancel();
       write(std::string("\r") + kPrompt);
       return;
     }
@@ -252,9 +289,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (sub == "add" && tok.size() > 2) {
       if (!excludes_.add(tok[2])) write(usage);
     } else if (sub == "del" && tok.size() > 2) {
-      if (!excludes_.del(tok[2])) write("pattern not found " + tok[2] + "\n" + usage);
+      if (!excludes_.del(tok[2])) write("pattern not found " + shown(tok[2]) + "\n" + usage);
     } else if (sub == "list") {
-      for (auto& p : excludes_.list()) write(p + "\n");
+      for (auto& p : excludes_.list()) write(shown(p) + "\n");
     } else if (sub == "clear") {
       excludes_.clear();
     } else {
@@ -379,7 +416,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     std::string path, why;
     if (!normalize_console_path(raw, path, why)) {
-      write("error: " + why + ": " + raw + "\n");
+      write("error: " + why + ": " + shown(raw) + "\n");
       return finish();
     }
     // targets
@@ -402,8 +439,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
     so.with_hash = is_check;
     so.owner_only = is_check || is_dsync ? std::nullopt : cfg.owner_only;
     so.base_path = cfg.base_path;
-    so.excludes = &excludes_;
-    ScanResult sr = scan(cfg.basefd, so);
+    // The walk (and the hashes of a check) on the engine's worker: heartbeats and other
+    // consoles are answered meanwhile. Lines typed now wait, as during the push itself.
+    begin_async();
+    auto self = shared_from_this();
+    auto excludes = std::make_shared<Excludes>(excludes_);
+    eng.worker().post([this, self, so, excludes, basefd = cfg.basefd, a, path, c, is_check,
+                       is_dsync, recursive, req = std::move(req)]() mutable -> Worker::Done {
+      ScanOptions o = so;
+      o.excludes = excludes.get();
+      auto sr = std::make_shared<ScanResult>(scan(basefd, o));
+      return [this, self, sr, a, path, c, is_check, is_dsync, recursive,
+              req = std::move(req)]() mutable {
+        if (closed_) return;
+        start_push(std::move(req), *sr, a, path, c, is_check, is_dsync, recursive);
+      };
+    });
+  }
+
+  void start_push(SessionRequest req, ScanResult& sr, CommandArgs& a, const std::string& path,
+                  const std::string& c, bool is_check, bool is_dsync, bool recursive) {
+    auto& cfg = srv_.config();
     bool missing_sync = c == "sync" && !recursive && sr.root_missing;
     for (auto& e : sr.errors)
       if (!(missing_sync || (is_dsync && sr.root_missing))) write(e + "\n");
@@ -440,29 +496,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
       });
     };
     spdlog::info("console: {}", cmdline_);
-    begin_async();
-    sid_ = eng.start_session(std::move(req), std::move(sink), Clock::now());
+    sid_ = srv_.engine().start_session(std::move(req), std::move(sink), Clock::now());
     srv_.node().poke();
   }
 
-  bool chgrp(const std::string& g, std::vector<wire::Entry>& entries) {
-    gid_t gid;
+  // A group by name or number, either way one of the daemon's -g/-G groups.
+  static std::optional<gid_t> group_id(const std::string& g) {
     char* end = nullptr;
     long v = strtol(g.c_str(), &end, 10);
-    auto& names = srv_.config().group_names;
-    if (!g.empty() && *end == '\0') {
-      gid = gid_t(v);
-    } else if (std::find(names.begin(), names.end(), g) != names.end()) {
-      group* gr = getgrnam(g.c_str());
-      if (!gr) {
-        write("error: not found group " + g + "\n");
-        return false;
-      }
-      gid = gr->gr_gid;
-    } else {
+    if (!g.empty() && *end == '\0' && v >= 0) return gid_t(v);
+    if (group* gr = getgrnam(g.c_str())) return gr->gr_gid;
+    return std::nullopt;
+  }
+
+  bool chgrp(const std::string& g, std::vector<wire::Entry>& entries) {
+    std::optional<gid_t> want = group_id(g);
+    bool allowed = false;
+    for (auto& n : srv_.config().group_names) allowed |= want && group_id(n) == want;
+    if (!allowed) {
       write("error: not found group " + g + "\n");
       return false;
     }
+    gid_t gid = *want;
     for (auto& e : entries) {
       if (e.kind == wire::Kind::Absent || e.gid == gid) continue;
       int dfd = open_beneath(srv_.config().basefd, parent_of(e.path), O_RDONLY | O_DIRECTORY);
@@ -483,10 +538,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConsoleServer& srv_;
   stream::socket sock_;
   asio::steady_timer alive_timer_;
+  asio::steady_timer login_timer_;
   std::array<char, 4096> rbuf_{};
   std::string inbuf_;
   std::deque<std::string> lines_;
   std::deque<std::string> outq_;
+  size_t outq_bytes_ = 0;
+  bool reading_paused_ = false;
   bool writing_ = false;
   bool closed_ = false;
   bool quit_after_write_ = false;

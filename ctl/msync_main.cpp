@@ -341,7 +341,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> paths(argv + optind, argv + argc);
     if (paths.empty() || single) paths = {""};
     for (auto& p : paths) {
-      std::string ep = makuo::ctl::escape_spaces(p);
+      std::string ep = makuo::ctl::quote_arg(p);
       if (del) commands.push_back("dsync" + mopt + " " + ep);
       commands.push_back(mcmd + mopt + (send_mode ? sopt : "") + " " + ep);
     }
@@ -372,7 +372,7 @@ int main(int argc, char** argv) {
     return fail_read(r, "connect");
   int timeout = 5000;
   std::vector<std::string> setup = {"alive on", "loglevel " + std::to_string(loglevel)};
-  for (auto& x : excludes) setup.push_back("exclude add " + makuo::ctl::escape_spaces(x));
+  for (auto& x : excludes) setup.push_back("exclude add " + makuo::ctl::quote_token(x));
   if (progress && isatty(2)) setup.push_back("progress on");
   for (auto& s : setup) {
     int lines = 0;

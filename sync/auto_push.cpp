@@ -10,6 +10,7 @@
 #include <set>
 
 #include "sync/fsops.hpp"
+#include "sync/paths.hpp"
 #include "sync/scan.hpp"
 
 namespace makuo {
@@ -86,7 +87,33 @@ bool AutoPush::is_echo(const wire::Entry& e) {
   return same;
 }
 
-std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, TimePoint now) {
+std::vector<AutoPush::Observed> AutoPush::observe(const std::vector<Change>& changes, int basefd,
+                                                  const std::string& base_path,
+                                                  const Excludes* excludes) {
+  std::vector<Observed> out(changes.size());
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const Change& c = changes[i];
+    Observed& o = out[i];
+    struct stat st;
+    if (lstat_beneath(basefd, c.path, st) != 0) continue;
+    o.stamp = stamp_of(st);
+    if (S_ISREG(st.st_mode) && uint64_t(st.st_size) <= kTieHashMax &&
+        !open_for_writing(basefd, c.path))
+      o.hash = content_hash_beneath(basefd, c.path);
+    if (S_ISDIR(st.st_mode) && c.subtree) {
+      ScanOptions so;
+      so.root = c.path;
+      so.recursive = true;
+      so.base_path = base_path;
+      so.excludes = excludes;
+      o.below = scan(basefd, so);
+    }
+  }
+  return out;
+}
+
+std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes,
+                                         std::vector<Observed>& observed, TimePoint now) {
   std::vector<wire::Entry> renamed, present, absent;
   std::set<std::string> seen;
   int64_t now_ns = realtime_ns();
@@ -98,10 +125,18 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
   auto versioned = [&](wire::Entry& e) {
     return !cfg_.index || cfg_.index->note_local(e, cfg_.self, clock, now_ns);
   };
-  for (const Change& c : changes) {
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const Change& c = changes[i];
+    Observed& o = observed[i];
     bool forced = forced_.erase(c.path) > 0;
     struct stat st;
     int err = lstat_beneath(cfg_.basefd, c.path, st);
+    if (!err && stamp_of(st) != o.stamp) {
+      // Changed again since the worker looked (hashed, listed): looked at again next time.
+      again_.push_back(c);
+      if (forced) forced_.insert(c.path);
+      continue;
+    }
     if (err == ENOENT || err == ENOTDIR) {
       held_.erase(c.path);
       wire::Entry e;
@@ -119,7 +154,7 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
     }
     if (err) {
       // ELOOP: a symlink on the way; that name is not ours to push (and never followed).
-      spdlog::warn("change to {} not sent: {}", c.path, std::strerror(err));
+      spdlog::warn("change to {} not sent: {}", shown(c.path), std::strerror(err));
       continue;
     }
     bool dir = S_ISDIR(st.st_mode);
@@ -155,11 +190,9 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
     // of both histories, and tombstones where it was.
     if (renamed_here && cfg_.index)
       cfg_.index->rename_tree(c.from, c.path, cfg_.self, clock, now_ns);
-    if (S_ISREG(st.st_mode) && !e.hash && uint64_t(st.st_size) <= kTieHashMax) {
-      // Receivers tell two states of one size and mtime apart by it (a rewrite within one mtime
-      // tick, two concurrent writes), and the index a change of content alone.
-      e.hash = content_hash_beneath(cfg_.basefd, c.path);
-    }
+    // Receivers tell two states of one size and mtime apart by the hash (a rewrite within one
+    // mtime tick, two concurrent writes), and the index a change of content alone.
+    if (S_ISREG(st.st_mode) && !e.hash) e.hash = o.hash;
     if (!versioned(e)) continue;
     if (renamed_here) {
       e.from = c.from;
@@ -167,16 +200,11 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
     } else {
       add(present, std::move(e));
     }
-    if (dir && c.subtree) {
-      ScanOptions so;
-      so.root = c.path;
-      so.recursive = true;
-      so.base_path = cfg_.base_path;
-      so.excludes = cfg_.excludes;
-      ScanResult sr = scan(cfg_.basefd, so);
-      for (auto& line : sr.errors) spdlog::warn("{}", line);
-      for (auto& x : sr.entries) {
-        if (is_echo(x) || !versioned(x)) continue;
+    if (dir && o.below) {
+      for (auto& line : o.below->errors) spdlog::warn("{}", line);
+      for (auto& x : o.below->entries) {
+        // Changed since it was listed: its own record brings it.
+        if (!still_there(cfg_.basefd, x) || is_echo(x) || !versioned(x)) continue;
         add(present, std::move(x));
       }
     }
@@ -193,10 +221,26 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes, Tim
   return out;
 }
 
-void AutoPush::push(TimePoint now) {
-  std::vector<Change> changes = queue_.take();
+void AutoPush::push() {
+  auto changes = std::make_shared<std::vector<Change>>(queue_.take());
   inflight_pos_ = read_pos_;
-  std::vector<wire::Entry> entries = build(changes, now);
+  building_ = true;
+  // Hashes and subtree listings on the worker; versions, echoes and the push here.
+  eng_.worker().post([this, changes, basefd = cfg_.basefd, base = cfg_.base_path,
+                      excludes = cfg_.excludes]() -> Worker::Done {
+    auto observed =
+        std::make_shared<std::vector<Observed>>(observe(*changes, basefd, base, excludes));
+    return [this, changes, observed] {
+      building_ = false;
+      start(*changes, *observed, Clock::now());
+      if (wake_) wake_();
+    };
+  });
+}
+
+void AutoPush::start(const std::vector<Change>& changes, std::vector<Observed>& observed,
+                     TimePoint now) {
+  std::vector<wire::Entry> entries = build(changes, observed, now);
   // Looked at again after a quiet period. In memory only: if this daemon dies meanwhile, the
   // rescan at start finds the file differing from the index.
   for (auto& p : hold_) {
@@ -207,6 +251,24 @@ void AutoPush::push(TimePoint now) {
     queue_.add(r, now);
   }
   hold_.clear();
+  for (auto& c : again_) {
+    journal::Record r;
+    r.op = c.from.empty() ? journal::Op::Write : journal::Op::Rename;
+    r.time_ns = realtime_ns();
+    if (c.from.empty()) {
+      r.path = c.path;
+    } else {
+      r.path = c.from;
+      r.to = c.path;
+    }
+    queue_.add(r, now);
+    if (c.subtree && c.from.empty()) {
+      journal::Record sub = r;
+      sub.op = journal::Op::Rescan;
+      queue_.add(sub, now);
+    }
+  }
+  again_.clear();
   SessionRequest req;
   for (auto& m : eng_.members().sorted()) req.targets.push_back({m.id, m.name, m.ep});
   if (entries.empty() || req.targets.empty()) {
@@ -270,23 +332,23 @@ TimePoint AutoPush::run(TimePoint now) {
     for (auto& w : warnings) spdlog::warn("{}", w);
     for (auto& r : recs) {
       if (spdlog::should_log(spdlog::level::trace))
-        spdlog::trace("journal: {} {}{}{}", journal::to_string(r.op), r.path,
-                      r.to.empty() ? "" : " -> ", r.to);
+        spdlog::trace("journal: {} {}{}{}", journal::to_string(r.op), shown(r.path),
+                      r.to.empty() ? "" : " -> ", shown(r.to));
       queue_.add(r, now);
     }
     stats_.records += recs.size();
     read_pos_ = pos;
     if (recs.empty()) break;
   }
-  if (!sid_ && queue_.empty() && read_pos_ != committed_pos_) {
+  if (!sid_ && !building_ && queue_.empty() && read_pos_ != committed_pos_) {
     reader_.commit(read_pos_);  // nothing in what was read needs sending
     committed_pos_ = read_pos_;
   }
-  if (!sid_ && !queue_.empty() && now >= queue_.due() && now >= settle_until_) {
+  if (!sid_ && !building_ && !queue_.empty() && now >= queue_.due() && now >= settle_until_) {
     if (cfg_.hold_while_receiving && eng_.receiving_active()) return now + 50ms;
-    push(now);
+    push();
   }
-  if (sid_) return now + 1s;  // done_ wakes us earlier
+  if (sid_ || building_) return now + 1s;  // done_ and the build wake us earlier
   if (queue_.empty()) return now + 5s;
   return std::max(queue_.due(), settle_until_);
 }

@@ -19,6 +19,7 @@
 #include "sync/engine.hpp"
 #include "sync/hybrid_clock.hpp"
 #include "sync/paths.hpp"
+#include "sync/scan.hpp"
 #include "sync/tree_index.hpp"
 
 namespace makuo {
@@ -75,8 +76,20 @@ class AutoPush {
     uid_t uid = 0;
     gid_t gid = 0;
   };
-  void push(TimePoint now);
-  std::vector<wire::Entry> build(const std::vector<Change>& changes, TimePoint now);
+  // What the worker looked at for a change: the path's stamp then, its content hash (regular
+  // files up to 64 MiB not open for writing), and what is below a directory that changed whole.
+  struct Observed {
+    FileStamp stamp;
+    std::optional<wire::Hash128> hash;
+    std::optional<ScanResult> below;
+  };
+  static std::vector<Observed> observe(const std::vector<Change>& changes, int basefd,
+                                       const std::string& base_path, const Excludes* excludes);
+  // Takes the queued changes and looks at them on the worker; start() pushes them then.
+  void push();
+  void start(const std::vector<Change>& changes, std::vector<Observed>& observed, TimePoint now);
+  std::vector<wire::Entry> build(const std::vector<Change>& changes,
+                                 std::vector<Observed>& observed, TimePoint now);
   bool is_echo(const wire::Entry& e);
 
   AutoPushConfig cfg_;
@@ -86,6 +99,8 @@ class AutoPush {
   TimePoint settle_until_;
   std::optional<uint32_t> sid_;
   bool done_ = false, ok_ = false, started_ = false;
+  bool building_ = false;      // changes are being looked at on the worker
+  std::vector<Change> again_;  // changed again while they were: queued once more
   size_t inflight_entries_ = 0;
   TimePoint inflight_since_{};
   journal::Reader::Position read_pos_, inflight_pos_, committed_pos_;

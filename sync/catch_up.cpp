@@ -7,6 +7,7 @@
 
 #include "sync/dir_digest.hpp"
 #include "sync/fsops.hpp"
+#include "sync/paths.hpp"
 
 namespace makuo {
 CatchUp::CatchUp(CatchUpConfig cfg, Engine& engine) : cfg_(std::move(cfg)), eng_(engine) {}
@@ -42,6 +43,7 @@ void CatchUp::failed(const std::vector<Target>& targets, TimePoint now) {
 }
 
 std::string CatchUp::state() const {
+  if (walking_) return "walking the tree (" + sid_why_ + ")";
   if (sid_ && phase_ == 1)
     return "comparing " + std::to_string(sid_entries_) + " directories (" + sid_why_ + ")";
   if (sid_) return "pushing " + std::to_string(sid_entries_) + " entries (" + sid_why_ + ")";
@@ -65,83 +67,106 @@ SessionSink CatchUp::sink(std::function<void(int, const std::string&)> line) {
   return s;
 }
 
-void CatchUp::compare(const std::vector<Target>& targets, const std::string& why, TimePoint now) {
-  SessionRequest req;
-  req.flags = wire::kDigest;
-  // One listing per directory gives both its digest and the subdirectories to visit.
-  std::vector<wire::Entry> todo(1);  // the base itself first (not sent: its path is "")
-  while (!todo.empty()) {
-    wire::Entry dir = std::move(todo.back());
-    todo.pop_back();
-    std::vector<wire::Entry> children;
-    if (int err = dir_children(cfg_.basefd, dir.path, children)) {
-      spdlog::warn("catch-up: {}: {}", dir.path.empty() ? "." : dir.path, std::strerror(err));
-      continue;
-    }
-    for (auto& c : children)
-      if (c.kind == wire::Kind::Dir &&
-          !(cfg_.excludes && cfg_.excludes->match(cfg_.base_path, c.path, true)))
-        todo.push_back(c);
-    if (dir.path.empty()) continue;
-    std::vector<wire::Entry> tombs;
-    if (cfg_.index) {
-      for (auto& c : children) cfg_.index->annotate(c, "?", UINT64_MAX);  // as dir_digest does
-      tombs = tombstone_entries(*cfg_.index, dir.path);
-    }
-    dir.hash = digest_of(children, tombs);
-    req.entries.push_back(std::move(dir));
-  }
-  req.targets = targets;
-  req.loglevel = 1;
+void CatchUp::compare(const std::vector<Target>& targets, const std::string& why) {
   targets_ = targets;
   differing_.clear();
   std::string names;
   for (auto& t : targets) names += (names.empty() ? "" : ",") + t.name;
   sid_why_ = why + ", to " + names;
-  sid_entries_ = req.entries.size();
-  stats_.dirs_compared += sid_entries_;
-  ++stats_.rounds;
-  phase_ = 1;
-  // "NODE: NG DIR" names a directory whose contents differ on NODE.
-  auto line = [this](int, const std::string& line) {
-    size_t p = line.find(": NG ");
-    if (p != std::string::npos) differing_.insert(line.substr(p + 5));
-  };
-  sid_ = eng_.start_session(std::move(req), sink(line), now);
-  started_ = true;
+  walking_ = true;
+  // The walk on the worker; versions and digests from the index on the event loop.
+  eng_.worker().post([this, basefd = cfg_.basefd, base = cfg_.base_path,
+                      excludes = cfg_.excludes]() -> Worker::Done {
+    auto dirs = std::make_shared<std::vector<std::pair<wire::Entry, std::vector<wire::Entry>>>>();
+    // One listing per directory gives both its digest and the subdirectories to visit.
+    std::vector<wire::Entry> todo(1);  // the base itself first (not sent: its path is "")
+    while (!todo.empty()) {
+      wire::Entry dir = std::move(todo.back());
+      todo.pop_back();
+      std::vector<wire::Entry> children;
+      if (int err = dir_children(basefd, dir.path, children)) {
+        spdlog::warn("catch-up: {}: {}", dir.path.empty() ? "." : shown(dir.path),
+                     std::strerror(err));
+        continue;
+      }
+      for (auto& c : children)
+        if (c.kind == wire::Kind::Dir && !(excludes && excludes->match(base, c.path, true)))
+          todo.push_back(c);
+      if (!dir.path.empty()) dirs->emplace_back(std::move(dir), std::move(children));
+    }
+    return [this, dirs] {
+      walking_ = false;
+      SessionRequest req;
+      req.flags = wire::kDigest;
+      for (auto& [dir, children] : *dirs) {
+        dir.hash = versioned_digest(children, cfg_.index, dir.path);
+        req.entries.push_back(std::move(dir));
+      }
+      req.targets = targets_;
+      req.loglevel = 1;
+      sid_entries_ = req.entries.size();
+      stats_.dirs_compared += sid_entries_;
+      ++stats_.rounds;
+      phase_ = 1;
+      SessionSink s = sink([](int, const std::string&) {});
+      s.result = [this](const std::string&, const wire::Entry& e, wire::Code c) {
+        if (c == wire::Code::CheckNg) differing_.insert(e.path);
+      };
+      sid_ = eng_.start_session(std::move(req), std::move(s), Clock::now());
+      started_ = true;
+      if (wake_) wake_();
+    };
+  });
 }
 
-void CatchUp::push(TimePoint now) {
-  std::vector<wire::Entry> entries, absent;
-  std::set<std::string> present;
-  uint64_t clock = cfg_.clock ? cfg_.clock->tick() : uint64_t(realtime_ns());
-  auto list = [&](const std::string& dir) {
-    std::vector<wire::Entry> v;
-    if (dir_children(cfg_.basefd, dir, v) == 0) {
-      for (auto& e : v) {
-        bool is_dir = e.kind == wire::Kind::Dir;
-        if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, e.path, is_dir)) continue;
+void CatchUp::push() {
+  walking_ = true;
+  std::vector<std::string> dirs(differing_.begin(), differing_.end());
+  dirs.insert(dirs.begin(), "");
+  stats_.dirs_differing += differing_.size();
+  eng_.worker().post([this, dirs, basefd = cfg_.basefd, base = cfg_.base_path,
+                      excludes = cfg_.excludes]() -> Worker::Done {
+    auto listed = std::make_shared<std::vector<std::pair<std::string, std::vector<wire::Entry>>>>();
+    for (auto& dir : dirs) {
+      std::vector<wire::Entry> v;
+      if (dir_children(basefd, dir, v) != 0) v.clear();
+      std::erase_if(v, [&](const wire::Entry& e) {
+        if (excludes && excludes->match(base, e.path, e.kind == wire::Kind::Dir)) return true;
         // Half of a write through the mount: AutoPush sends it when the writer closes it (or
         // the dead mount's lock goes), from the record of its open. A lock on a file untouched
         // for longer than AutoPush would hold it is someone else's, not a write in progress.
-        if (e.kind == wire::Kind::File &&
-            realtime_ns() - e.mtime_ns < std::chrono::nanoseconds(kWriteHoldMax).count() &&
-            open_for_writing(cfg_.basefd, e.path))
-          continue;
-        if (cfg_.index) cfg_.index->note_local(e, cfg_.self, clock, realtime_ns());
-        if (present.insert(e.path).second) entries.push_back(std::move(e));
-      }
+        return e.kind == wire::Kind::File &&
+               realtime_ns() - e.mtime_ns < std::chrono::nanoseconds(kWriteHoldMax).count() &&
+               open_for_writing(basefd, e.path);
+      });
+      listed->emplace_back(dir, std::move(v));
     }
-    if (!cfg_.index) return;
+    return [this, listed] {
+      walking_ = false;
+      start_push(*listed);
+    };
+  });
+}
+
+void CatchUp::start_push(std::vector<std::pair<std::string, std::vector<wire::Entry>>>& listed) {
+  std::vector<wire::Entry> entries, absent;
+  std::set<std::string> present;
+  uint64_t clock = cfg_.clock ? cfg_.clock->tick() : uint64_t(realtime_ns());
+  for (auto& [dir, children] : listed) {
+    for (auto& e : children) {
+      // Changed since it was listed (our receiver, a local write): its own push, or the next
+      // catch-up, sends what it is then; recorded now it would be taken for a change of ours.
+      if (!still_there(cfg_.basefd, e)) continue;
+      if (cfg_.index) cfg_.index->note_local(e, cfg_.self, clock, realtime_ns());
+      if (present.insert(e.path).second) entries.push_back(std::move(e));
+    }
+    if (!cfg_.index) continue;
     // What was deleted in it, and below what was deleted in it (a directory's contents).
     for (auto& t : tombstone_entries(*cfg_.index, dir)) {
       for (auto& [p, ie] : cfg_.index->tombstones_below(t.path))
         if (present.insert(p).second) absent.push_back(entry_of_tombstone(p, ie));
     }
-  };
-  list("");
-  for (auto& d : differing_) list(d);
-  stats_.dirs_differing += differing_.size();
+  }
   size_t ntombs = absent.size();
   // Deepest first: a directory goes after what was in it.
   std::stable_sort(absent.begin(), absent.end(), [](const wire::Entry& a, const wire::Entry& b) {
@@ -159,19 +184,34 @@ void CatchUp::push(TimePoint now) {
   phase_ = 2;
   spdlog::info("catch-up ({}): {} of {} directories differ; {} entries, {} tombstones", sid_why_,
                differing_.size(), stats_.dirs_compared, sid_entries_, ntombs);
-  auto line = [this](int level, const std::string& line) {
-    if (line.rfind("error", 0) == 0) {
-      ++stats_.failed;
+  SessionSink s = sink([](int level, const std::string& line) {
+    if (line.rfind("error", 0) == 0)
       spdlog::warn("catch-up: {}", line);
-      return;
+    else if (level <= 1)
+      spdlog::debug("catch-up: {}", line);
+  });
+  s.result = [this](const std::string&, const wire::Entry&, wire::Code c) {
+    switch (c) {
+      case wire::Code::Done:
+      case wire::Code::DoneOwnerKept:
+        ++stats_.updated;
+        break;
+      case wire::Code::Deleted:
+        ++stats_.deleted;
+        break;
+      case wire::Code::Newer:
+        ++stats_.newer;
+        break;
+      case wire::Code::Failed:
+        ++stats_.failed;
+        break;
+      default:
+        break;
     }
-    if (line.rfind("update ", 0) == 0) ++stats_.updated;
-    if (line.rfind("delete ", 0) == 0) ++stats_.deleted;
-    if (line.rfind("kept ", 0) == 0) ++stats_.newer;
-    if (level <= 1) spdlog::debug("catch-up: {}", line);
   };
-  sid_ = eng_.start_session(std::move(req), sink(line), now);
+  sid_ = eng_.start_session(std::move(req), std::move(s), Clock::now());
   started_ = true;
+  if (wake_) wake_();
 }
 
 TimePoint CatchUp::run(TimePoint now) {
@@ -180,7 +220,7 @@ TimePoint CatchUp::run(TimePoint now) {
     sid_.reset();
     failed(std::exchange(round_failed_, {}), now);
     if (phase_ == 1) {
-      push(now);  // the differing directories' contents
+      push();  // the differing directories' contents
       return now + 1s;
     }
     phase_ = 0;
@@ -189,7 +229,7 @@ TimePoint CatchUp::run(TimePoint now) {
     spdlog::info("catch-up ({}) done: {} updated, {} deleted, {} newer there kept so far", sid_why_,
                  stats_.updated, stats_.deleted, stats_.newer);
   }
-  if (sid_) return now + 1s;
+  if (sid_ || walking_) return now + 1s;
   if (!joiners_.empty() && now >= due_) {
     std::vector<Target> targets;
     std::string why;
@@ -213,7 +253,7 @@ TimePoint CatchUp::run(TimePoint now) {
     alone_ = false;
     due_ = TimePoint::max();
     if (!targets.empty()) {
-      compare(targets, why, now);
+      compare(targets, why);
       return now + 1s;
     }
   }
@@ -234,7 +274,7 @@ TimePoint CatchUp::run(TimePoint now) {
     ++it;
   }
   if (!again.empty()) {
-    compare(again, "after failures", now);
+    compare(again, "after failures");
     return now + 1s;
   }
   return next;

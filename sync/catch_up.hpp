@@ -62,10 +62,13 @@ class CatchUp {
   std::string state() const;
 
  private:
-  // Phase 1: every directory's digest; the targets answer which differ.
-  void compare(const std::vector<Target>& targets, const std::string& why, TimePoint now);
-  // Phase 2: what is in the differing directories (and in the base), and the tombstones.
-  void push(TimePoint now);
+  // Phase 1: every directory's digest; the targets answer which differ. The tree is walked on
+  // the engine's worker; the push starts when the walk is back.
+  void compare(const std::vector<Target>& targets, const std::string& why);
+  // Phase 2: what is in the differing directories (and in the base), and the tombstones. Listed
+  // on the worker, recorded and pushed on the event loop (start_push).
+  void push();
+  void start_push(std::vector<std::pair<std::string, std::vector<wire::Entry>>>& listed);
   SessionSink sink(std::function<void(int, const std::string&)> line);
 
   struct Retry {
@@ -87,6 +90,7 @@ class CatchUp {
   std::set<std::string> differing_;
   size_t sid_entries_ = 0;
   bool started_ = false, done_ = false;
+  bool walking_ = false;  // a walk or listing of ours is on the worker
   CatchUpStats stats_;
   std::function<void()> wake_;
 };

@@ -7,8 +7,9 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
+
+#include "sync/secret_file.hpp"
 
 namespace makuo {
 namespace {
@@ -107,23 +108,9 @@ void generate_key_file(const std::string& path) {
 }
 
 ClusterKey load_key_file(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    throw std::runtime_error("key file " + path + ": " + strerror(errno) +
-                             (errno == ENOENT ? " (make one with makuosan --gen-key " + path +
-                                                    " and copy it to every server)"
-                                              : std::string()));
-  struct stat st;
-  fstat(fd, &st);
-  close(fd);
-  if (st.st_mode & 077) {
-    char m[8];
-    snprintf(m, sizeof m, "%04o", unsigned(st.st_mode & 07777));
-    throw std::runtime_error("key file " + path + " is readable by others (mode " + m +
-                             "): chmod 600 it");
-  }
-  std::ifstream f(path, std::ios::binary);
-  std::string s((std::istreambuf_iterator<char>(f)), {});
+  std::string s = read_secret_file(
+      path, "key file", 4096,
+      " (make one with makuosan --gen-key " + path + " and copy it to every server)");
   if (s.size() == 32) return key_from_bytes({reinterpret_cast<const uint8_t*>(s.data()), 32});
   s = s.substr(0, s.find_first_of("\r\n"));
   if (s.size() < 16)

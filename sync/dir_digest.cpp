@@ -71,17 +71,14 @@ std::vector<wire::Entry> tombstone_entries(const TreeIndex& index, const std::st
   return v;
 }
 
-int dir_digest(int basefd, const std::string& rel, const TreeIndex* index, wire::Hash128& out) {
-  std::vector<wire::Entry> v, tombs;
-  if (int e = dir_children(basefd, rel, v)) return e;
+wire::Hash128 versioned_digest(std::vector<wire::Entry>& children, const TreeIndex* index,
+                               const std::string& rel) {
+  std::vector<wire::Entry> tombs;
   if (index) {
-    // A state the index did not record is a change made here: its version is one nobody else
-    // holds, and the digest differs from every other node's.
-    for (auto& e : v) index->annotate(e, "?", UINT64_MAX);
+    for (auto& e : children) index->annotate(e, "?", UINT64_MAX);
     tombs = tombstone_entries(*index, rel);
   }
-  out = digest_of(v, tombs);
-  return 0;
+  return digest_of(children, tombs);
 }
 
 }  // namespace makuo

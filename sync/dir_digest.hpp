@@ -20,8 +20,12 @@ int dir_children(int basefd, const std::string& rel, std::vector<wire::Entry>& o
 // The digest of a directory's entries (with their versions) and of its tombstones.
 wire::Hash128 digest_of(const std::vector<wire::Entry>& children,
                         const std::vector<wire::Entry>& tombstones);
-// dir_children, versions and tombstones from index (may be null), then digest_of. 0 or errno.
-int dir_digest(int basefd, const std::string& rel, const TreeIndex* index, wire::Hash128& out);
+// The digest of directory rel whose entries dir_children listed: their versions and the
+// directory's tombstones from index (may be null). A state the index did not record is a change
+// made here: its version is one nobody else holds, and the digest differs from every other
+// node's.
+wire::Hash128 versioned_digest(std::vector<wire::Entry>& children, const TreeIndex* index,
+                               const std::string& rel);
 // The tombstones directly in directory rel, as Absent entries.
 std::vector<wire::Entry> tombstone_entries(const TreeIndex& index, const std::string& rel);
 

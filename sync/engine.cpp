@@ -23,7 +23,8 @@ Engine::Engine(EngineConfig cfg, Transport& net, wire::NodeId id)
       id_(id),
       members_(cfg_.expiry),
       pacer_(cfg_.rate_bytes ? std::min(cfg_.rate_bytes, kStartRate) : kStartRate),
-      committer_(cfg_.recv.basefd, cfg_.commit_thread),
+      committer_(cfg_.recv.basefd, cfg_.threads),
+      worker_(cfg_.threads),
       next_sid_(uint32_t(std::random_device{}())) {}
 
 Engine::~Engine() {
@@ -205,7 +206,7 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
         it = receiving_
                  .emplace(key, std::make_unique<RecvSession>(
                                    id_, h.node, sender ? sender->name : std::string(), from, m.sid,
-                                   cfg_.recv, committer_, rstats_, now))
+                                   cfg_.recv, committer_, worker_, rstats_, now))
                  .first;
       }
       if (orphan_.node == h.node && orphan_.sid == m.sid) {
@@ -332,6 +333,7 @@ TimePoint Engine::on_timer(TimePoint now) {
     member_gone(m, "left the cluster (no heartbeat for " + std::to_string(ms) + "ms)");
   }
   committer_.collect();
+  worker_.collect();
   if (committer_.due(now)) committer_.flush();
   for (auto it = receiving_.begin(); it != receiving_.end();) {
     RecvSession& rs = *it->second;
@@ -342,7 +344,7 @@ TimePoint Engine::on_timer(TimePoint now) {
       rs.end();
       committer_.flush();
     }
-    if (rs.ended() && rs.pending_commits() == 0) {
+    if (rs.ended() && rs.pending() == 0) {
       it = receiving_.erase(it);
     } else {
       ++it;
@@ -419,7 +421,7 @@ uint64_t Engine::coded_repairs() const {
 
 size_t Engine::receiving_active() const {
   size_t n = 0;
-  for (auto& [k, s] : receiving_) n += !s->ended() || s->pending_commits() > 0;
+  for (auto& [k, s] : receiving_) n += !s->ended() || s->pending() > 0;
   return n;
 }
 

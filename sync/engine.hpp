@@ -13,6 +13,7 @@
 #include "sync/recv_session.hpp"
 #include "sync/send_session.hpp"
 #include "sync/transport.hpp"
+#include "sync/worker.hpp"
 
 namespace makuo {
 
@@ -23,10 +24,12 @@ struct EngineConfig {
   bool nosend = false;  // -s
   SessionTuning tuning;
   Duration heartbeat = 1s;
-  Duration expiry = 3500ms;    // a silent member leaves after this
-  Duration recv_gc = 60s;      // a receive session whose sender went silent is dropped
-  uint64_t rate_bytes = 0;     // -T; 0 = as fast as the socket takes it
-  bool commit_thread = false;  // flush commits in a worker thread (the daemon does)
+  Duration expiry = 3500ms;  // a silent member leaves after this
+  Duration recv_gc = 60s;    // a receive session whose sender went silent is dropped
+  uint64_t rate_bytes = 0;   // -T; 0 = as fast as the socket takes it
+  // Commits flushed, files hashed and trees walked on threads of their own (the daemon); without
+  // them, at once (tests).
+  bool threads = false;
   // Heartbeats carry our clocks; a member whose wall clock is further than max_skew from ours
   // is warned about (nothing correct depends on it: versions are not clocks).
   HybridClock* clock = nullptr;
@@ -79,6 +82,8 @@ class Engine {
   const EngineStats& stats() const { return stats_; }
   const RecvStats& recv_stats() const { return rstats_; }
   const Committer& committer() const { return committer_; }
+  // Blocking work (hashing, tree walks) for this node's pushes, consoles and propagation.
+  Worker& worker() { return worker_; }
   std::vector<std::string> session_lines() const;
   std::vector<SendInfo> send_info(TimePoint now) const;
   uint64_t repair_blocks() const;
@@ -87,8 +92,11 @@ class Engine {
   // Pushes from other nodes still writing into our base directory.
   size_t receiving_active() const;
   uint64_t send_rate() const { return pacer_.rate(); }  // bytes/s now; 0 = not limited
-  // Called from the commit worker thread when results are ready.
-  void set_wake(std::function<void()> wake) { committer_.set_wake(std::move(wake)); }
+  // Called from the commit and worker threads when results are ready.
+  void set_wake(std::function<void()> wake) {
+    committer_.set_wake(wake);
+    worker_.set_wake(std::move(wake));
+  }
   // Called when a member joins (true) or leaves (false).
   void set_member_hook(std::function<void(const Member&, bool joined, TimePoint now)> hook) {
     member_hook_ = std::move(hook);
@@ -110,6 +118,7 @@ class Engine {
   Membership members_;
   Pacer pacer_;
   Committer committer_;
+  Worker worker_;
   RecvStats rstats_;
   EngineStats stats_;
   uint32_t next_sid_;

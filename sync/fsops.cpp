@@ -227,6 +227,14 @@ const std::string& group_name(gid_t gid) {
 }
 }  // namespace
 
+bool still_there(int basefd, const wire::Entry& listed) {
+  struct stat st;
+  if (lstat_beneath(basefd, listed.path, st) != 0) return false;
+  return kind_of(st.st_mode) == listed.kind && (st.st_mode & 07777) == listed.mode &&
+         st.st_uid == listed.uid && st.st_gid == listed.gid && mtime_ns(st) == listed.mtime_ns &&
+         (S_ISDIR(st.st_mode) || uint64_t(st.st_size) == listed.size);
+}
+
 wire::Entry entry_from_stat(const struct stat& st, std::string path) {
   wire::Entry e;
   e.kind = kind_of(st.st_mode);

@@ -79,6 +79,10 @@ int write_all(int fd, const void* p, size_t n);
 // A fresh temporary name (kTempPrefix + random hex) for a sibling of the target.
 std::string temp_name();
 
+// Whether the disk still holds what listed says (type, size, mtime, mode, owner): a listing made
+// on the worker is checked so before the event loop records anything from it.
+bool still_there(int basefd, const wire::Entry& listed);
+
 // Metadata of a stat result as it travels (owner names looked up with a cache).
 wire::Entry entry_from_stat(const struct stat& st, std::string path);
 wire::Kind kind_of(mode_t m);

@@ -34,6 +34,7 @@
 #include "sync/paths.hpp"
 #include "sync/rescan.hpp"
 #include "sync/sd_notify.hpp"
+#include "sync/secret_file.hpp"
 #include "sync/tree_index.hpp"
 #include "sync/udp_node.hpp"
 #include "sync/version.hpp"
@@ -172,11 +173,13 @@ int main(int argc, char** argv) {
 
   std::optional<std::string> password;
   if (!o.passfile.empty()) {
-    std::ifstream f(o.passfile);
-    std::string content((std::istreambuf_iterator<char>(f)), {});
-    if (!f.good() && !f.eof()) die("can't read password file " + o.passfile);
-    if (content.size() < 4 || content.size() > 63)
-      die("password file " + o.passfile + " must hold 4 to 63 bytes");
+    std::string content;
+    try {
+      content = read_secret_file(o.passfile, "password file", 63);
+    } catch (const std::exception& e) {
+      die(e.what());
+    }
+    if (content.size() < 4) die("password file " + o.passfile + " must hold 4 to 63 bytes");
     content = content.substr(0, content.find_first_of("\r\n"));
     password = content;
   }
@@ -274,7 +277,7 @@ int main(int argc, char** argv) {
   ec.tuning.block_size = uint16_t(o.mtu - 128);
   ec.tuning.target_timeout = std::chrono::seconds(o.target_timeout);
   ec.rate_bytes = uint64_t(o.rate_mbps * 1e6 / 8);
-  ec.commit_thread = true;
+  ec.threads = true;
   ec.clock = &hlc;
   ec.max_skew = std::chrono::milliseconds(int64_t(o.max_skew_s * 1000));
   ec.recv.index = &index;

@@ -3,10 +3,70 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "sync/wire.hpp"
 
 namespace makuo {
+
+namespace {
+
+// Length of the UTF-8 sequence at p[i] that a terminal shows as a character, 0 when the byte
+// is not the start of one (a stray byte, an overlong or cut sequence, a C1 control U+0080-9F).
+size_t printable_utf8(std::string_view p, size_t i) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(p[k]); };
+  unsigned char c = b(i);
+  if (c >= 0x20 && c < 0x7f) return 1;
+  size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+             : c >= 0xe0 && c <= 0xef ? 3
+             : c >= 0xf0 && c <= 0xf4 ? 4
+                                      : 0;
+  if (n == 0 || i + n > p.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+  unsigned char d = b(i + 1);
+  bool c1 = c == 0xc2 && d < 0xa0;
+  bool overlong = (c == 0xe0 && d < 0xa0) || (c == 0xf0 && d < 0x90);
+  bool not_a_char = (c == 0xed && d >= 0xa0) || (c == 0xf4 && d >= 0x90);  // surrogates, > U+10FFFF
+  return c1 || overlong || not_a_char ? 0 : n;
+}
+
+}  // namespace
+
+std::string shown(std::string_view p) {
+  bool plain = !p.starts_with("$'") && (p.empty() || (p.back() != '\\' && p.back() != ' '));
+  for (size_t i = 0; plain && i < p.size();) {
+    size_t n = printable_utf8(p, i);
+    plain = n > 0;
+    i += n;
+  }
+  if (plain) return std::string(p);
+  std::string o = "$'";
+  for (size_t i = 0; i < p.size();) {
+    size_t n = printable_utf8(p, i);
+    if (n > 0) {
+      for (char ch : p.substr(i, n)) {
+        if (ch == '\\' || ch == '\'') o += '\\';
+        o += ch;
+      }
+      i += n;
+      continue;
+    }
+    unsigned char c = static_cast<unsigned char>(p[i++]);
+    if (c == '\n') {
+      o += "\\n";
+    } else if (c == '\r') {
+      o += "\\r";
+    } else if (c == '\t') {
+      o += "\\t";
+    } else {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      o += b;
+    }
+  }
+  return o + "'";
+}
 
 bool valid_relpath(std::string_view p) {
   if (p.empty() || p.size() > wire::kMaxPath || p.front() == '/') return false;

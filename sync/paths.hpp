@@ -19,6 +19,12 @@ std::string_view parent_of(std::string_view p);  // "" for a top-level name
 std::string_view leaf_of(std::string_view p);
 std::string join(std::string_view dir, std::string_view name);
 
+// A path as a console line or a log line shows it: as it is, or, when it holds a byte that
+// would cut or fake a line (control characters, DEL) or cannot be told from its quoting (a
+// trailing space or backslash, a leading $'), in
+// bash's $'...' quoting ($'a\nb'), which the console also reads back (ctl/console_line).
+std::string shown(std::string_view path);
+
 // Our receivers' temporary files: hidden, fixed prefix, removed at start.
 constexpr std::string_view kTempPrefix = ".makuo-tmp-";
 bool is_temp_name(std::string_view leaf);

@@ -13,6 +13,7 @@
 
 #include "sync/dir_digest.hpp"
 #include "sync/fsops.hpp"
+#include "sync/paths.hpp"
 
 namespace makuo {
 namespace {
@@ -81,7 +82,7 @@ std::string conflict_name(const std::string& path, const std::string& node, int6
 
 RecvSession::RecvSession(wire::NodeId self, wire::NodeId sender, std::string sender_name,
                          Endpoint from, uint32_t sid, const ReceiverConfig& cfg,
-                         Committer& committer, RecvStats& stats, TimePoint now)
+                         Committer& committer, Worker& worker, RecvStats& stats, TimePoint now)
     : self_(self),
       sender_(sender),
       sender_name_(std::move(sender_name)),
@@ -89,6 +90,7 @@ RecvSession::RecvSession(wire::NodeId self, wire::NodeId sender, std::string sen
       sid_(sid),
       cfg_(cfg),
       committer_(committer),
+      worker_(worker),
       stats_(stats),
       last_activity_(now) {}
 
@@ -203,10 +205,9 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
   }
   if (flags_ & wire::kDsync) return wire::Code::Same;
   if (flags_ & wire::kDigest) {
-    wire::Hash128 mine;
-    bool same = e.kind == wire::Kind::Dir && e.hash &&
-                dir_digest(cfg_.basefd, e.path, cfg_.index, mine) == 0 && mine == *e.hash;
-    return same ? wire::Code::CheckOk : wire::Code::CheckNg;
+    if (e.kind != wire::Kind::Dir || !e.hash) return wire::Code::CheckNg;
+    digest_later(idx);
+    return wire::Code::Unknown;
   }
   struct stat st;
   int lerr = lstat_beneath(cfg_.basefd, e.path, st);
@@ -225,18 +226,9 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
       err = EINVAL;
       return wire::Code::Failed;
     }
-    int fd = open_beneath(cfg_.basefd, e.path, O_RDONLY);
-    if (fd < 0) {
-      err = uint16_t(-fd);
-      return wire::Code::Failed;
-    }
-    Fd f(fd);
-    Hasher h;
-    if (int herr = hash_fd(fd, 0, h)) {
-      err = uint16_t(herr);
-      return wire::Code::Failed;
-    }
-    return e.hash && h.digest() == *e.hash ? wire::Code::CheckOk : wire::Code::CheckNg;
+    if (!e.hash) return wire::Code::CheckNg;
+    check_later(idx);
+    return wire::Code::Unknown;
   }
   if (flags_ & wire::kAuto) judged_[idx] = exists ? stamp_of(st) : FileStamp{};
   if (e.kind == wire::Kind::HardLink) {
@@ -345,6 +337,56 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
   }
 }
 
+void RecvSession::check_later(uint32_t idx) {
+  ++pending_jobs_;
+  std::weak_ptr<char> life = life_;
+  worker_.post([this, life, idx, basefd = cfg_.basefd, path = entries_[idx].path,
+                want = *entries_[idx].hash]() -> Worker::Done {
+    wire::Code c = wire::Code::CheckNg;
+    uint16_t err = 0;
+    int fd = open_beneath(basefd, path, O_RDONLY);
+    Hasher h;
+    if (fd < 0) {
+      c = wire::Code::Failed;
+      err = uint16_t(-fd);
+    } else {
+      Fd f(fd);
+      if (int herr = hash_fd(fd, 0, h)) {
+        c = wire::Code::Failed;
+        err = uint16_t(herr);
+      } else if (h.digest() == want) {
+        c = wire::Code::CheckOk;
+      }
+    }
+    return [this, life, idx, c, err] {
+      if (life.expired()) return;
+      --pending_jobs_;
+      resolve(idx, c, err);
+      maybe_finalize();
+    };
+  });
+}
+
+void RecvSession::digest_later(uint32_t idx) {
+  ++pending_jobs_;
+  std::weak_ptr<char> life = life_;
+  worker_.post(
+      [this, life, idx, basefd = cfg_.basefd, path = entries_[idx].path]() -> Worker::Done {
+        auto children = std::make_shared<std::vector<wire::Entry>>();
+        int err = dir_children(basefd, path, *children);
+        return [this, life, idx, children, err] {
+          if (life.expired()) return;
+          --pending_jobs_;
+          const wire::Entry& e = entries_[idx];
+          bool same = false;
+          // Versions and tombstones come from the index, on this thread.
+          if (!err) same = versioned_digest(*children, cfg_.index, e.path) == *e.hash;
+          resolve(idx, same ? wire::Code::CheckOk : wire::Code::CheckNg, 0);
+          maybe_finalize();
+        };
+      });
+}
+
 int RecvSession::try_rename(uint32_t idx, bool exists, const struct stat& st) {
   const wire::Entry& e = entries_[idx];
   if (!valid_relpath(e.from) || e.from == e.path) return EINVAL;
@@ -409,13 +451,13 @@ void RecvSession::report_conflict(uint32_t idx, const std::string& copy) {
   std::string mine = c.deletion ? "deletion made here" : "version written here";
   std::string theirs = e.kind == wire::Kind::Absent ? "deletion" : "version";
   if (!copy.empty()) {
-    spdlog::warn("conflict: {}: the {} at {} lost to a concurrent {} from {}; kept as {}", e.path,
-                 mine, when, theirs, who, join(parent_of(e.path), copy));
+    spdlog::warn("conflict: {}: the {} at {} lost to a concurrent {} from {}; kept as {}",
+                 shown(e.path), mine, when, theirs, who, shown(join(parent_of(e.path), copy)));
     if (cfg_.on_conflict_copy) cfg_.on_conflict_copy(join(parent_of(e.path), copy));
   } else {
     spdlog::warn(
-        "conflict: {}: the {} at {} lost to a concurrent {} from {}{}", e.path, mine, when, theirs,
-        who,
+        "conflict: {}: the {} at {} lost to a concurrent {} from {}{}", shown(e.path), mine, when,
+        theirs, who,
         c.deletion || !cfg_.keep_conflicts
             ? (c.deletion || cfg_.keep_conflicts ? "" : " (--keep-conflicts keeps such versions)")
             : " (could not keep it)");
@@ -438,7 +480,7 @@ void RecvSession::resolve(uint32_t idx, wire::Code c, uint16_t err) {
     // The sender reports each failure to its console; this side's operator hears of the first
     // few of a push (a full disk fails every file after the first).
     if (++failures_logged_ <= kFailuresLogged)
-      spdlog::warn("{} from {} not applied: {}{}", entries_[idx].path, sender_name_,
+      spdlog::warn("{} from {} not applied: {}{}", shown(entries_[idx].path), sender_name_,
                    std::strerror(err ? err : EIO),
                    failures_logged_ == kFailuresLogged
                        ? " (further failures of this push: not logged)"
@@ -507,8 +549,8 @@ bool RecvSession::judge_again(uint32_t idx, PendingCommit& done) {
   bool exists = lstat_beneath(cfg_.basefd, e.path, st) == 0;
   Held h = held(e.path, exists ? &st : nullptr);
   Judgement j = judge_entry(idx, h);
-  spdlog::debug("{}: changed here while a version from {} was in transit; judged again: {}", e.path,
-                sender_name_,
+  spdlog::debug("{}: changed here while a version from {} was in transit; judged again: {}",
+                shown(e.path), sender_name_,
                 j.verdict == Verdict::Apply ? "the incoming one replaces it" : "ours stays");
   conflicts_.erase(idx);
   if (j.verdict != Verdict::Apply) {
@@ -605,6 +647,7 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
     if (flags_ & wire::kDsync) sender_paths_.insert(e.path);
     uint16_t err = 0;
     wire::Code c = decide(idx, err);
+    if (c == wire::Code::Unknown) continue;  // answered when its job is done
     if (c != wire::Code::Need || dry()) {
       resolve(idx, c, err);
       continue;
@@ -791,16 +834,35 @@ int RecvSession::flush_stage(RecvFile& f) {
 void RecvSession::complete_file(uint32_t idx) {
   RecvFile& f = files_.at(idx);
   const wire::Entry& e = entries_[idx];
-  int err = flush_stage(f);
-  if (!err && f.hashed_upto < e.size) err = hash_fd(f.fd.get(), f.hashed_upto, f.hasher);
-  if (!err && f.hasher.digest() != f.hash) err = EBADMSG;  // content hash mismatch
+  if (int err = flush_stage(f)) return verified(idx, err);
+  need_data_.erase(idx);  // nothing more is written to it: the worker may read it
+  if (f.hashed_upto >= e.size) return verified(idx, f.hasher.digest() == f.hash ? 0 : EBADMSG);
+  // Blocks came out of order (repairs): what follows the first gap is hashed on the worker,
+  // not here, however large the file.
+  ++pending_jobs_;
+  std::weak_ptr<char> life = life_;
+  worker_.post([this, life, idx, fd = f.fd.get(), from = f.hashed_upto, hasher = &f.hasher,
+                want = f.hash]() -> Worker::Done {
+    int err = hash_fd(fd, from, *hasher);
+    if (!err && hasher->digest() != want) err = EBADMSG;
+    return [this, life, idx, err] {
+      if (life.expired()) return;
+      --pending_jobs_;
+      verified(idx, err);
+      maybe_finalize();
+    };
+  });
+}
+
+void RecvSession::verified(uint32_t idx, int err) {
+  RecvFile& f = files_.at(idx);
+  const wire::Entry& e = entries_[idx];
   if (!err) err = apply_meta_fd(f.fd.get(), e);
-  if (err) {
+  if (err) {  // EBADMSG: the whole-file hash does not match
     drop_file(idx);
     resolve(idx, wire::Code::Failed, uint16_t(err));
     return;
   }
-  need_data_.erase(idx);
   Fd dir = std::move(f.dir);
   std::string tmp = std::move(f.tmp);
   files_.erase(idx);  // closes the temporary: its data is flushed by the batch's syncfs

@@ -4,6 +4,7 @@
 // deepest first. Every change it makes is recorded in the tree index with the version judged.
 #pragma once
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 #include "sync/transport.hpp"
 #include "sync/tree_index.hpp"
 #include "sync/wire.hpp"
+#include "sync/worker.hpp"
 
 namespace makuo {
 
@@ -55,8 +57,8 @@ struct RecvStats {
 class RecvSession {
  public:
   RecvSession(wire::NodeId self, wire::NodeId sender, std::string sender_name, Endpoint from,
-              uint32_t sid, const ReceiverConfig& cfg, Committer& committer, RecvStats& stats,
-              TimePoint now);
+              uint32_t sid, const ReceiverConfig& cfg, Committer& committer, Worker& worker,
+              RecvStats& stats, TimePoint now);
   ~RecvSession();
   RecvSession(const RecvSession&) = delete;
   RecvSession& operator=(const RecvSession&) = delete;
@@ -75,7 +77,8 @@ class RecvSession {
   // The sender ended the push (or vanished): no more packets are taken.
   void end() { ended_ = true; }
   bool ended() const { return ended_; }
-  size_t pending_commits() const { return pending_commits_; }
+  // Commits and blocking jobs (hashes, listings) not yet back: the session must outlive them.
+  size_t pending() const { return pending_commits_ + pending_jobs_; }
   std::string describe() const;
 
  private:
@@ -106,7 +109,13 @@ class RecvSession {
     if ((flags_ & (wire::kAuto | wire::kRecursive)) == wire::kAuto && !dry() && cfg_.on_newer_here)
       cfg_.on_newer_here(path);
   }
+  // The answer for entry idx, or Code::Unknown when it comes later (a hash or a listing on the
+  // worker: see judge_later).
   wire::Code decide(uint32_t idx, uint16_t& err);
+  // --check: entry idx's content is hashed on the worker, and answered then.
+  void check_later(uint32_t idx);
+  // Catch-up's digest: directory idx is listed on the worker, and compared and answered then.
+  void digest_later(uint32_t idx);
   // What this node holds at path (st: on disk, or nullptr) and its version.
   Held held(const std::string& path, const struct stat* st);
   JudgeContext judge_context() const;
@@ -119,6 +128,8 @@ class RecvSession {
   int materialize(uint32_t idx);  // non-data kinds: symlink, fifo, device, empty file
   int start_file(uint32_t idx, RecvFile& f);
   void complete_file(uint32_t idx);
+  // The whole-file hash of idx was checked (err: EBADMSG when it did not match): commit it.
+  void verified(uint32_t idx, int err);
   void commit_temp(uint32_t idx, Fd dir, std::string tmp);
   // The target changed after decide() judged it (a write here, another push's commit): judge
   // it again. true: the commit was added again; false: the temporary is gone, and done.err
@@ -153,6 +164,7 @@ class RecvSession {
   uint32_t sid_;
   const ReceiverConfig& cfg_;
   Committer& committer_;
+  Worker& worker_;
   RecvStats& stats_;
   TimePoint last_activity_;
   TimePoint now_{};
@@ -192,7 +204,9 @@ class RecvSession {
   std::unordered_map<uint32_t, PathVersion> results_;
   bool finalized_ = false;
   bool ended_ = false;
-  size_t pending_commits_ = 0;
+  size_t pending_commits_ = 0, pending_jobs_ = 0;
+  // Jobs on the worker hold a weak reference: a session gone meanwhile ignores their result.
+  std::shared_ptr<char> life_ = std::make_shared<char>();
   std::vector<wire::ReportItem> reports_;
   wire::Nack gaps_;  // losses seen in the stream, NACKed at once rather than at the next poll
 

@@ -21,9 +21,11 @@ std::string errstr(int e) {
   return e ? strerror(e) : "unknown error";
 }
 
-// Adds [first, first+count) to a sorted, merged range list.
-void merge_range(std::vector<wire::BlockRange>& v, wire::BlockRange r) {
-  v.push_back(r);
+// Adds ranges to a sorted, merged range list: one sort however many (a NACK may carry
+// thousands).
+void merge_ranges(std::vector<wire::BlockRange>& v, const std::vector<wire::BlockRange>& add) {
+  if (add.empty()) return;
+  v.insert(v.end(), add.begin(), add.end());
   std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.first < b.first; });
   std::vector<wire::BlockRange> out;
   for (auto& x : v) {
@@ -88,7 +90,7 @@ SendSession::SendSession(uint32_t sid, wire::NodeId self, int basefd, SessionReq
   for (auto& t : req.targets) {
     TargetState ts;
     ts.t = t;
-    ts.last_heard = now;
+    ts.last_heard = ts.progress_at = now;
     ts.codes.assign(entries_.size(), wire::Code::Unknown);
     ts.open = uint32_t(entries_.size());
     targets_.push_back(std::move(ts));
@@ -155,7 +157,8 @@ void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t
   ts.codes[idx] = c;
   if (wire::is_final(c, dry())) ts.want.erase(idx);
   const auto& e = entries_[idx];
-  const std::string where = ts.t.name + ":" + e.path;
+  const std::string path = shown(e.path);
+  const std::string where = ts.t.name + ":" + path;
   if (c == wire::Code::Need && !dry()) {
     if (!need_counted_[idx]) {
       need_counted_[idx] = 1;
@@ -164,13 +167,15 @@ void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t
     return;
   }
   --ts.open;
+  ts.progress_at = now_;
   advance_lowest(ts);
+  if (sink_.result) sink_.result(ts.t.name, e, c);
   switch (c) {
     case wire::Code::Need:  // dry run
       sink_.line(1, "(dryrun) update " + where);
       if (!dry_reported_[idx]) {
         dry_reported_[idx] = 1;
-        if (loglevel_ == 0) sink_.line(0, "(dryrun) [update:" + e.path + "]");
+        if (loglevel_ == 0) sink_.line(0, "(dryrun) [update:" + path + "]");
       }
       break;
     case wire::Code::Same:
@@ -192,18 +197,18 @@ void SendSession::set_code(TargetState& ts, uint32_t idx, wire::Code c, uint16_t
                         where + " (makuosan there does not run as root)");
       break;
     case wire::Code::CheckOk:
-      sink_.line(1, ts.t.name + ": OK " + e.path);
+      sink_.line(1, ts.t.name + ": OK " + path);
       break;
     case wire::Code::CheckNg:
       failed_ = true;
-      sink_.line(0, ts.t.name + ": NG " + e.path);
+      sink_.line(0, ts.t.name + ": NG " + path);
       break;
     case wire::Code::Deleted:
       if (dry()) {
         sink_.line(1, "(dryrun) delete " + where);
         if (!dry_reported_[idx]) {
           dry_reported_[idx] = 1;
-          if (loglevel_ == 0) sink_.line(0, "(dryrun) [delete:" + e.path + "]");
+          if (loglevel_ == 0) sink_.line(0, "(dryrun) [delete:" + path + "]");
         }
       } else {
         sink_.line(1, "delete " + where);
@@ -243,6 +248,7 @@ void SendSession::sample_answer_time(uint32_t idx, TimePoint now) {
 }
 
 void SendSession::on_report(wire::NodeId from, const wire::Report& m, TimePoint now) {
+  now_ = now;
   TargetState* ts = target(from);
   if (!ts || !ts->alive) return;
   ts->last_heard = now;
@@ -259,6 +265,7 @@ void SendSession::on_nack(wire::NodeId from, const wire::Nack& m, TimePoint now)
   if (m.poll_seq == wire::kStreamGap)
     for (auto& f : m.files)
       for (auto& r : f.ranges) ts->gap_blocks += r.count;
+  uint64_t missing = 0;  // blocks it still lacks, as this answer to a poll says
   for (auto& f : m.files) {
     if (f.ranges.empty()) {  // a manifest chunk was lost: resend it with the next pump
       auto c = std::upper_bound(chunks_.begin(), chunks_.end(), f.idx,
@@ -278,19 +285,26 @@ void SendSession::on_nack(wire::NodeId from, const wire::Nack& m, TimePoint now)
     // The hold gathers the other receivers' NACKs for one coded repair; a lone receiver has
     // nobody to share it with.
     if (!repairs_.count(f.idx) && alive_targets() > 1) repair_due_[f.idx] = now + tun_.repair_hold;
-    auto& v = repairs_[f.idx];
-    auto& w = ts->want[f.idx];
+    std::vector<wire::BlockRange> asked;
     for (auto r : f.ranges) {
       if (r.first >= nb) continue;
       r.count = uint32_t(std::min<uint64_t>(r.count, nb - r.first));
-      merge_range(v, r);
-      merge_range(w, r);
+      asked.push_back(r);
+      missing += r.count;
     }
+    auto& v = repairs_[f.idx];
+    auto& w = ts->want[f.idx];
+    merge_ranges(v, asked);
+    merge_ranges(w, asked);
     if (v.empty()) {
       repairs_.erase(f.idx);
       repair_due_.erase(f.idx);
     }
     if (w.empty()) ts->want.erase(f.idx);
+  }
+  if (m.poll_seq != wire::kStreamGap) {
+    if (missing < ts->missing) ts->progress_at = now;
+    ts->missing = missing;
   }
 }
 
@@ -306,7 +320,7 @@ void SendSession::on_delete_report(wire::NodeId from, const wire::DeleteReport& 
   if (m.chunk != ts->dsync_next_chunk) return;
   ++ts->dsync_next_chunk;
   for (auto& d : m.items) {
-    std::string where = ts->t.name + ":" + d.path;
+    std::string where = ts->t.name + ":" + shown(d.path);
     if (d.err) {
       failed_ = true;
       ts->failed = true;
@@ -328,11 +342,19 @@ void SendSession::drop_target(wire::NodeId id, const std::string& why) {
 }
 
 void SendSession::check_timeouts(TimePoint now) {
+  auto secs =
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(tun_.target_timeout).count());
+  // Everything was sent once: from then on a target that still owes answers must show that it
+  // gets somewhere (a file done, fewer blocks missing), or it holds every other target back.
+  bool all_sent = data_session() && cursor_ >= entries_.size() && !cur_;
+  if (all_sent && sent_all_at_ == TimePoint{}) sent_all_at_ = now;
   for (auto& ts : targets_) {
     bool waiting = ts.open > 0 || ((flags_ & wire::kDsync) && !ts.dsync_final);
-    if (ts.alive && waiting && now - ts.last_heard > tun_.target_timeout) {
-      auto secs = std::chrono::duration_cast<std::chrono::seconds>(tun_.target_timeout).count();
-      drop_target(ts.t.id, "did not answer for " + std::to_string(secs) + "s");
+    if (!ts.alive || !waiting) continue;
+    if (now - ts.last_heard > tun_.target_timeout) {
+      drop_target(ts.t.id, "did not answer for " + secs + "s");
+    } else if (all_sent && now - std::max(ts.progress_at, sent_all_at_) > tun_.target_timeout) {
+      drop_target(ts.t.id, "answered but made no progress for " + secs + "s");
     }
   }
 }
@@ -351,13 +373,14 @@ bool SendSession::needs_data(uint32_t idx, bool& undecided) const {
 }
 
 void SendSession::fail_everywhere(uint32_t idx, int err, const std::string& why) {
-  sink_.line(0, "error: " + why + " " + entries_[idx].path);
+  sink_.line(0, "error: " + why + " " + shown(entries_[idx].path));
   for (auto& ts : targets_)
     if (ts.alive && !wire::is_final(ts.codes[idx], dry())) {
       ts.codes[idx] = wire::Code::Failed;
       ts.errs[idx] = uint16_t(err);
       --ts.open;
       advance_lowest(ts);
+      if (sink_.result) sink_.result(ts.t.name, entries_[idx], wire::Code::Failed);
     }
   failed_ = true;
 }
@@ -705,6 +728,7 @@ bool SendSession::allow(Pacer& pacer, size_t bytes, TimePoint now) {
 }
 
 bool SendSession::pump(TimePoint now, Pacer& pacer, Transport& net) {
+  now_ = now;
   if (finished_) return true;
   // Bounded work per call, so that the event loop reads answers and heartbeats in between.
   budget_ = 256;

@@ -25,6 +25,9 @@ struct Target {
 // Where a session's console lines go. level follows makuosan's console levels.
 struct SessionSink {
   std::function<void(int level, const std::string& line)> line;
+  // Each entry's final answer from each target, for callers that act on answers: lines are for
+  // people (paths in them are quoted, sync/paths shown()) and not to be parsed back.
+  std::function<void(const std::string& node, const wire::Entry& e, wire::Code c)> result;
   // Before done: the targets that failed to apply something (a write or a delete refused, or
   // dropped as unresponsive), when there are any. Not for failures on our side.
   std::function<void(const std::vector<Target>&)> failed_targets;
@@ -101,6 +104,10 @@ class SendSession {
     uint32_t lowest_open = 0;  // first entry without a final code, pending directories aside
     bool dsync_final = false;
     uint64_t gap_blocks = 0, gap_mark = 0;  // blocks it reported lost as it saw the stream
+    // When it last got somewhere (a final answer, fewer blocks missing than its last answer to
+    // a poll said), and how many that was.
+    TimePoint progress_at{};
+    uint64_t missing = UINT64_MAX;
     // What it asked for and was not sent since, per file (repairs_ holds the union): what
     // coded repairs are put together from.
     std::map<uint32_t, std::vector<wire::BlockRange>> want;
@@ -196,6 +203,8 @@ class SendSession {
   TimePoint started_{};
   uint64_t repair_blocks_ = 0;
   uint64_t coded_repairs_ = 0;  // of repair_blocks_, those that repaired several receivers
+  TimePoint now_{};             // of the packet or pump being handled
+  TimePoint sent_all_at_{};     // when every file had been sent once
 };
 
 }  // namespace makuo

@@ -42,7 +42,7 @@ std::string Watcher::abs(const std::string& rel) const {
 void Watcher::record(journal::Op op, const std::string& path, const std::string& to) {
   ++stats_.records;
   if (int e = out_.append({op, realtime_ns(), path, to}))
-    spdlog::error("change journal: {} {} not recorded: {}", journal::to_string(op), path,
+    spdlog::error("change journal: {} {} not recorded: {}", journal::to_string(op), shown(path),
                   std::strerror(e));
 }
 

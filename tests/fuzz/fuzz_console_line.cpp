@@ -1,4 +1,5 @@
-// Console lines: the tokenizer, option parsing and path normalisation of every token.
+// Console lines: the tokenizer, option parsing and path normalisation of every token, and
+// msync's quoting, which must give back every byte string it is handed.
 #include <string>
 
 #include "ctl/console_line.hpp"
@@ -15,6 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (normalize_console_path(arg, out, why) && !out.empty() && !valid_relpath(out))
       __builtin_trap();
   }
-  for (auto& t : tok) (void)ctl::escape_spaces(t);
+  if (!line.empty()) {
+    auto back = ctl::tokenize("send " + ctl::quote_token(line) + " -r");
+    if (back.size() != 3 || back[1] != line || back[2] != "-r") __builtin_trap();
+  }
   return 0;
 }

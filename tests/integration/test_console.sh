@@ -62,13 +62,57 @@ print("limits ok")
 PY
 grep -q 'limits ok' "$MK_WORK/limits" && ok "65th console closed, 10 KB line closed, first console unaffected" || fail "limits"
 
+t_name "a client that types ahead and reads nothing costs the daemon a bounded amount of memory"
+rss() { awk '/^VmHWM/ {print $2}' "/proc/$(node_pid 1)/status"; }   # peak resident, KiB
+rss0=$(rss)
+python3 - "$(node_sock 1)" <<'PY' > "$MK_WORK/hog" 2>&1 || fail "hog: $(cat "$MK_WORK/hog")"
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(30)
+assert s.recv(10) == b"> "
+line = b"echo " + b"x" * 4000 + b"\r\n"
+sent, deadline = 0, time.monotonic() + 60
+try:   # 64 MB of commands whose answers we never read: the daemon must give up on us
+    while sent < 64 << 20 and time.monotonic() < deadline:
+        s.sendall(line * 16); sent += len(line) * 16
+except (BrokenPipeError, ConnectionResetError, socket.timeout):
+    pass
+s.settimeout(5)
+try:
+    while s.recv(1 << 20): pass
+    print("closed after", sent >> 20, "MiB sent")
+except ConnectionResetError:
+    print("closed after", sent >> 20, "MiB sent")
+PY
+grep -q 'closed after' "$MK_WORK/hog" && ok "connection closed: $(cat "$MK_WORK/hog")" || fail "not closed: $(cat "$MK_WORK/hog")"
+rss1=$(rss)
+[ $((rss1 - rss0)) -lt 32768 ] && ok "peak resident grew by $(( (rss1 - rss0) / 1024 )) MiB (< 32)" \
+  || fail "peak resident grew from $((rss0 / 1024)) to $((rss1 / 1024)) MiB"
+grep -q 'read none of the last 8 MiB of output' "$(node_logf 1)" && ok "logged" || fail "no log line"
+expect_rc 0 node_msync 1 --members && ok "the daemon still answers" || fail "daemon gone"
+
 t_name "password prompt"
 node_stop 1
 echo secretpw > "$MK_WORK/pw"
+expect_rc nonzero "$MAKUO_BIN/makuosan" -n --insecure -b "$(node_base 1)" -K "$MK_WORK/pw"
+grep -q "password file $MK_WORK/pw is readable by others (mode 0644): chmod 600 it" "$MK_WORK/err" \
+  && ok "a password file others can read is refused" || fail "mode not checked: $(cat "$MK_WORK/err")"
+chmod 600 "$MK_WORK/pw"
 MK_DAEMON_ARGS="-K $MK_WORK/pw" node_start 1 2>/dev/null   # its readiness probe has no password
 t=$((SECONDS + 10)); until [ -S "$(node_sock 1)" ]; do [ $SECONDS -lt $t ] || break; sleep 0.05; done
 expect_rc nonzero node_msync 1 --members && ok "no password: refused" || fail "accepted without password"
 printf 'wrong\n' > "$MK_WORK/badpw"
 expect_rc nonzero node_msync 1 -K "$MK_WORK/badpw" --members && ok "wrong password refused" || fail "wrong password accepted"
 expect_rc 0 node_msync 1 -K "$MK_WORK/pw" --members && grep -q 'Total: 1 members' "$MK_WORK/out" && ok "right password" || fail "right password refused"
+python3 - "$(node_sock 1)" <<'PY' > "$MK_WORK/idle" 2>&1
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(30)
+t0 = time.monotonic(); got = b""
+while True:
+    b = s.recv(100)
+    if not b: break
+    got += b
+print("closed after %.0f s" % (time.monotonic() - t0), got)
+PY
+grep -q "closed after [0-9]* s b'password: " "$MK_WORK/idle" && grep -q 'no password within 10 s' "$(node_logf 1)" && ok "a console that never logs in is closed: $(cut -c1-18 "$MK_WORK/idle")" \
+  || fail "idle unauthenticated console: $(cat "$MK_WORK/idle")"
 t_finish

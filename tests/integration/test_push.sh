@@ -75,7 +75,13 @@ grep -q 'node2: NG' "$MK_WORK/out" && fail "node 2 reported NG" || ok "others OK
 expect_rc 0 node_msync 1 -r
 grep -q . "$MK_WORK/out" ; cmp -s "$b1/site/css/big.css" "$f3" && fail "quick check should keep equal size+mtime" || ok "plain push trusts size+mtime (as makuosan)"
 
-t_name "-g chgrps the source before sending; -f runs a command file"
+t_name "-g chgrps the source before sending, to a group of the daemon's only; -f runs a command file"
+gid0=$(stat -c %g "$b1/site/index.html")
+expect_rc nonzero node_msync 1 -g 1 -v site/index.html
+cat "$MK_WORK/out" "$MK_WORK/err" | grep -q 'not found group 1' && [ "$(stat -c %g "$b1/site/index.html")" = "$gid0" ] \
+  && ok "gid 1 refused: not one of the daemon's groups (as the name daemon would be)" || fail "numeric -g not checked"
+node_stop 1; MK_DAEMON_ARGS="-G daemon" node_start 1 || exit 1
+wait_members 4 || fail "membership"
 expect_rc 0 node_msync 1 -g 1 -v site/index.html
 [ "$(stat -c %g "$b1/site/index.html")" = 1 ] && ok "source chgrp'ed" || fail "source gid $(stat -c %g "$b1/site/index.html")"
 for i in 2 3 4; do [ "$(stat -c %g "$(node_base $i)/site/index.html")" = 1 ] && ok "node $i has gid 1" || fail "node $i gid"; done
@@ -96,6 +102,29 @@ expect_rc 0 node_msync 2 --members
 grep -q '^Total: 3 members' "$MK_WORK/out" && grep -q '^node1 ' "$MK_WORK/out" && ok "members listed" || { fail "members"; cat "$MK_WORK/out"; }
 expect_rc 0 node_msync 2 --status
 grep -q '^basedir : ' "$MK_WORK/out" && grep -q '^dropped : ' "$MK_WORK/out" && ok "status" || fail "status"
+
+t_name "names with a newline, a tab, a backslash, a leading dash or \$' arrive byte for byte"
+odd="$b1/odd"
+mkdir -p "$odd"
+names=($'new\nline' $'tab\there' 'back\slash' 'trail\' '-dash' "\$'dollar'" 'end space ' $'esc\e[2J' $'\xff\xfe')
+for n in "${names[@]}"; do printf '%s' "$n" > "$odd/$n"; done
+expect_rc 0 node_msync 1 -r -v odd
+for i in 2 3 4; do same_tree "$b1/odd" "$(node_base $i)/odd" && ok "node $i has all ${#names[@]} names" || fail "node $i: names differ"; done
+# Every output line is one line: a name's newline or escape never reaches the terminal raw.
+! grep -q $'\e' "$MK_WORK/out" && grep -qF "update node2:\$'odd/new\\nline'" "$MK_WORK/out" \
+  && ok "names quoted in the output" || { fail "output"; cat -A "$MK_WORK/out"; }
+for n in "${names[@]}"; do printf 'v2' > "$odd/$n"; done
+ok_all=1
+for n in "${names[@]}"; do node_msync 1 "odd/$n" >/dev/null 2>&1 || ok_all=0; done
+[ $ok_all = 1 ] && ok "each pushed by its own name" || fail "a single-name push failed"
+for i in 2 3 4; do same_tree "$b1/odd" "$(node_base $i)/odd" && ok "node $i updated" || fail "node $i not updated"; done
+rm -f "$odd/-dash" "$odd/"$'new\nline' "$odd/"$'tab\there'
+expect_rc 0 node_msync 1 --delete -r --exclude=$'tab\there' odd
+for i in 2 3 4; do
+  [ ! -e "$(node_base $i)/odd/-dash" ] && [ ! -e "$(node_base $i)/odd/"$'new\nline' ] && [ -e "$(node_base $i)/odd/"$'tab\there' ] \
+    && ok "node $i: deleted by --delete, excluded by its exact name" || fail "node $i: delete/exclude"
+done
+rm -rf "$odd"; expect_rc 0 node_msync 1 --delete -r
 
 t_name "bad input: clear error, non-zero, nothing changed"
 before=$(tree_sig "$(node_base 2)")

@@ -27,5 +27,24 @@ TEST(ConsoleLine, ParsesOptionsBeforeAndAfterThePath) {
   EXPECT_EQ(parse_args({"send", "-t"}, "nrt:").error, "option requires an argument -- t");
 }
 
+TEST(ConsoleLine, AnyFileNameComesBackByteForByte) {
+  using V = std::vector<std::string>;
+  const std::vector<std::string> names = {
+      "plain.txt", "with space", "new\nline", "tab\there", "cr\rhere", "back\\slash",  "trailing\\",
+      "$'dollar'", "quote'd",    "del\x7f",   "-leading",  "  two  ",  "bell\x01\\ x", "\xff\xfe"};
+  for (auto& n : names) {
+    EXPECT_EQ(tokenize("send " + quote_token(n) + " -r"), (V{"send", n, "-r"})) << quote_token(n);
+    std::string q = quote_arg(n);
+    EXPECT_EQ(q.find('\n'), std::string::npos) << q;  // one line whatever the name holds
+    auto a = parse_args(tokenize("send " + q), "r");
+    EXPECT_TRUE(a.error.empty()) << q;  // "-leading" is a path, not an option
+  }
+  EXPECT_EQ(quote_arg("-leading"), "./-leading");
+  EXPECT_EQ(quote_token("new\nline"), "$'new\\nline'");
+  // Not $'...' quoting: taken as it stands (original msync never writes it).
+  EXPECT_EQ(tokenize("send $'open"), (V{"send", "$'open"}));
+  EXPECT_EQ(tokenize("send $'a'b"), (V{"send", "$'a'b"}));
+}
+
 }  // namespace
 }  // namespace makuo::ctl

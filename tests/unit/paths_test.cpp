@@ -43,6 +43,17 @@ TEST(Paths, NormalizesConsolePaths) {
   EXPECT_FALSE(normalize_console_path("a/../../x", out, why));
 }
 
+TEST(Paths, ShowsPathsThatWouldBreakALineQuoted) {
+  EXPECT_EQ(shown("a b/c.txt"), "a b/c.txt");
+  EXPECT_EQ(shown("a\nb"), "$'a\\nb'");
+  EXPECT_EQ(shown("x\x1b[2J"), "$'x\\x1b[2J'");  // a terminal escape stays text
+  EXPECT_EQ(shown("end\\"), "$'end\\\\'");
+  EXPECT_EQ(shown("$'a'"), "$'$\\'a\\''");
+  EXPECT_EQ(shown("日本語.txt"), "日本語.txt");
+  EXPECT_EQ(shown("\xff\xfe"), "$'\\xff\\xfe'");        // not UTF-8
+  EXPECT_EQ(shown("csi\xc2\x9b"), "$'csi\\xc2\\x9b'");  // U+009B, a C1 control
+}
+
 TEST(Paths, ExcludesMatchLikeMakuosan) {
   Excludes x;
   EXPECT_TRUE(x.add("*.log"));

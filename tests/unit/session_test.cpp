@@ -225,6 +225,19 @@ TEST(Session, DeadMemberIsDroppedAndTheOthersFinish) {
   EXPECT_FALSE(fs::exists(sim.node(3).base / "f"));
 }
 
+TEST(Session, AReceiverThatAnswersButGetsNowhereIsDroppedAndTheOthersFinish) {
+  SessionTuning t;
+  t.target_timeout = 2s;
+  Sim sim(3, SimOptions{.starve = 2}, t);
+  make_tree(sim.node(0).base);
+  auto out = push(sim);
+  ASSERT_TRUE(sim.run_until([&] { return out->done; }, 30s));
+  EXPECT_FALSE(out->ok);
+  EXPECT_TRUE(has_line(*out, "n2 answered but made no progress for 2s"));
+  auto n1 = tree(sim.node(1).base);
+  EXPECT_EQ(n1, tree(sim.node(0).base));  // the other receiver was not held back
+}
+
 TEST(Session, UnchangedFilesAreNotSentAgain) {
   Sim sim(3, {});
   make_tree(sim.node(0).base);

@@ -31,6 +31,7 @@ struct SimOptions {
   int sends_per_step = 0;  // a node's socket takes this many datagrams per step (0 = all)
   bool index = false;      // each node keeps a tree index (in a state directory of its own)
   bool keep_conflicts = false;
+  int starve = -1;  // this node never gets a Data datagram (but everything else: it answers)
 };
 
 class Sim {
@@ -136,6 +137,10 @@ class Sim {
       if (!group && to.addr != nodes_[i]->ep.addr) continue;
       std::uniform_real_distribution<double> u(0, 1);
       if (group && u(rng_) < opt_.loss) continue;  // loss on what receivers get
+      wire::Header h;
+      if (int(i) == opt_.starve && wire::decode_header(bytes, h) == wire::Error::Ok &&
+          h.type == wire::Type::Data)
+        continue;
       int copies = u(rng_) < opt_.duplicate ? 2 : 1;
       for (int c = 0; c < copies; ++c) {
         Duration j{};
