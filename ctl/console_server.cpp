@@ -353,6 +353,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto rl = e.receive_lines();
     s += "recv op : " + std::to_string(rl.size()) + "\n";
     for (auto& l : rl) s += "  " + l + "\n";
+    const MemoryBudget& mem = e.recv_memory();
+    s += "recv mem: " + std::to_string(mem.used() >> 10) + " of " +
+         std::to_string(mem.limit() >> 10) + " KiB (--recv-memory), refused " +
+         std::to_string(rs.refused_memory) + "\n";
     s += "packets : rx=" + std::to_string(st.rx_packets) +
          " tx=" + std::to_string(srv_.node().tx_packets()) +
          " tx_errors=" + std::to_string(srv_.node().tx_errors()) +

@@ -123,6 +123,10 @@ StatusReport collect_status(const Engine& e, const UdpNode& node, const std::str
         double(rs.files_committed));
   r.add("makuo_files_failed_total", "Files that failed on this node", double(rs.files_failed));
   r.add("makuo_bytes_written_total", "Bytes of received files written", double(rs.bytes_written));
+  r.add("makuo_recv_memory_bytes", "Memory held by the pushes this node is receiving",
+        double(e.recv_memory().used()), false);
+  r.add("makuo_recv_memory_refused_total",
+        "Entries and files refused because --recv-memory was used up", double(rs.refused_memory));
   r.add("makuo_commit_syncs_total", "syncfs calls (one per batch of commits)",
         double(e.committer().syncs()));
   const char* drop_help = "Datagrams dropped, by reason";

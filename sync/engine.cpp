@@ -25,7 +25,10 @@ Engine::Engine(EngineConfig cfg, Transport& net, wire::NodeId id)
       pacer_(cfg_.rate_bytes ? std::min(cfg_.rate_bytes, kStartRate) : kStartRate),
       committer_(cfg_.recv.basefd, cfg_.threads),
       worker_(cfg_.threads),
-      next_sid_(uint32_t(std::random_device{}())) {}
+      budget_(cfg_.recv_memory),
+      next_sid_(uint32_t(std::random_device{}())) {
+  cfg_.recv.budget = &budget_;
+}
 
 Engine::~Engine() {
   committer_.flush();

@@ -34,6 +34,8 @@ struct EngineConfig {
   // is warned about (nothing correct depends on it: versions are not clocks).
   HybridClock* clock = nullptr;
   Duration max_skew = 2s;
+  // What the pushes we receive may hold in memory, all together (--recv-memory).
+  size_t recv_memory = size_t(256) << 20;
 };
 
 struct EngineStats {
@@ -81,6 +83,7 @@ class Engine {
   const Membership& members() const { return members_; }
   const EngineStats& stats() const { return stats_; }
   const RecvStats& recv_stats() const { return rstats_; }
+  const MemoryBudget& recv_memory() const { return budget_; }
   const Committer& committer() const { return committer_; }
   // Blocking work (hashing, tree walks) for this node's pushes, consoles and propagation.
   Worker& worker() { return worker_; }
@@ -119,6 +122,7 @@ class Engine {
   Pacer pacer_;
   Committer committer_;
   Worker worker_;
+  MemoryBudget budget_;
   RecvStats rstats_;
   EngineStats stats_;
   uint32_t next_sid_;

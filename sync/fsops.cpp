@@ -202,28 +202,38 @@ FileStamp stamp_of(const struct stat& st) {
 }
 
 namespace {
+// Names looked up once (the name service may be slow, or remote), in caches of bounded size:
+// names arrive from the wire, as many different ones as a peer cares to send.
+constexpr size_t kNamesCached = 4096;
 std::mutex g_names_mu;
 std::unordered_map<uid_t, std::string> g_user_names;
 std::unordered_map<gid_t, std::string> g_group_names;
 std::unordered_map<std::string, uid_t> g_user_ids;
 std::unordered_map<std::string, gid_t> g_group_ids;
 
-const std::string& user_name(uid_t uid) {
+template <class Map, class Key, class Lookup>
+typename Map::mapped_type cached(Map& m, const Key& k, typename Map::mapped_type none,
+                                 Lookup lookup) {
   std::lock_guard lk(g_names_mu);
-  auto [it, fresh] = g_user_names.try_emplace(uid);
-  if (fresh) {
-    if (passwd* pw = getpwuid(uid)) it->second = pw->pw_name;
-  }
-  return it->second;
+  if (auto it = m.find(k); it != m.end()) return it->second;
+  if (m.size() >= kNamesCached) m.clear();
+  auto v = lookup();
+  m.emplace(k, v ? *v : none);
+  return v ? *v : none;
 }
 
-const std::string& group_name(gid_t gid) {
-  std::lock_guard lk(g_names_mu);
-  auto [it, fresh] = g_group_names.try_emplace(gid);
-  if (fresh) {
-    if (group* gr = getgrgid(gid)) it->second = gr->gr_name;
-  }
-  return it->second;
+std::string user_name(uid_t uid) {
+  return cached(g_user_names, uid, std::string(), [&]() -> std::optional<std::string> {
+    if (passwd* pw = getpwuid(uid)) return pw->pw_name;
+    return std::nullopt;
+  });
+}
+
+std::string group_name(gid_t gid) {
+  return cached(g_group_names, gid, std::string(), [&]() -> std::optional<std::string> {
+    if (group* gr = getgrgid(gid)) return gr->gr_name;
+    return std::nullopt;
+  });
 }
 }  // namespace
 
@@ -252,22 +262,20 @@ wire::Entry entry_from_stat(const struct stat& st, std::string path) {
 
 uid_t local_uid(const wire::Entry& e) {
   if (e.user.empty()) return e.uid;
-  std::lock_guard lk(g_names_mu);
-  auto [it, fresh] = g_user_ids.try_emplace(e.user, uid_t(-1));
-  if (fresh) {
-    if (passwd* pw = getpwnam(e.user.c_str())) it->second = pw->pw_uid;
-  }
-  return it->second == uid_t(-1) ? e.uid : it->second;
+  uid_t u = cached(g_user_ids, e.user, uid_t(-1), [&]() -> std::optional<uid_t> {
+    if (passwd* pw = getpwnam(e.user.c_str())) return pw->pw_uid;
+    return std::nullopt;
+  });
+  return u == uid_t(-1) ? e.uid : u;
 }
 
 gid_t local_gid(const wire::Entry& e) {
   if (e.group.empty()) return e.gid;
-  std::lock_guard lk(g_names_mu);
-  auto [it, fresh] = g_group_ids.try_emplace(e.group, gid_t(-1));
-  if (fresh) {
-    if (group* gr = getgrnam(e.group.c_str())) it->second = gr->gr_gid;
-  }
-  return it->second == gid_t(-1) ? e.gid : it->second;
+  gid_t g = cached(g_group_ids, e.group, gid_t(-1), [&]() -> std::optional<gid_t> {
+    if (group* gr = getgrnam(e.group.c_str())) return gr->gr_gid;
+    return std::nullopt;
+  });
+  return g == gid_t(-1) ? e.gid : g;
 }
 
 std::optional<wire::Hash128> content_hash_beneath(int basefd, std::string_view rel) {

@@ -280,6 +280,7 @@ int main(int argc, char** argv) {
   ec.threads = true;
   ec.clock = &hlc;
   ec.max_skew = std::chrono::milliseconds(int64_t(o.max_skew_s * 1000));
+  ec.recv_memory = o.recv_memory_mib << 20;
   ec.recv.index = &index;
   ec.recv.clock = &hlc;
   ec.recv.self = o.name;

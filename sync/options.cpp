@@ -69,6 +69,9 @@ void print_daemon_usage(FILE* out) {
           "                   # replicated); without it the loss is only logged\n"
           "  --max-skew SEC   # warn when a member's clock is further than SEC from ours\n"
           "                   # (default 2; versions never depend on clocks)\n"
+          "  --recv-memory MIB # memory the pushes this node receives may hold, all\n"
+          "                   # together (default 256); what would go over it is refused\n"
+          "                   # (ENOMEM to the sender) instead of growing the daemon\n"
           "  --gen-key FILE   # write a new cluster key to FILE (mode 600) and exit\n"
           "  --insecure       # run without a cluster key: any host that reaches the port\n"
           "                   # can write and delete files here\n"
@@ -150,6 +153,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
     kNoCatchUp,
     kRetry,
     kMaxSkew,
+    kRecvMemory,
     kInsecure,
     kGenKey
   };
@@ -171,6 +175,7 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
                                  {"no-catch-up", no_argument, nullptr, kNoCatchUp},
                                  {"retry", required_argument, nullptr, kRetry},
                                  {"max-skew", required_argument, nullptr, kMaxSkew},
+                                 {"recv-memory", required_argument, nullptr, kRecvMemory},
                                  {"insecure", no_argument, nullptr, kInsecure},
                                  {"gen-key", required_argument, nullptr, kGenKey},
                                  {nullptr, 0, nullptr, 0}};
@@ -314,6 +319,10 @@ ParseResult parse_daemon_options(int argc, char** argv, DaemonOptions& o) {
         o.max_skew_s = d;
         break;
       }
+      case kRecvMemory:
+        if (!to_int(optarg, 4, 1 << 20, v)) return bad("--recv-memory", optarg);
+        o.recv_memory_mib = size_t(v);
+        break;
       case kInsecure:
         o.insecure = true;
         break;

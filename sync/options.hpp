@@ -40,6 +40,7 @@ struct DaemonOptions {
   bool catch_up = true;                // --no-catch-up turns it off
   int retry_secs = 30;                 // --retry
   double max_skew_s = 2;               // --max-skew
+  size_t recv_memory_mib = 256;        // --recv-memory
   int mtu = 1500;                      // --mtu
   bool loop = false;                   // --loop
   int target_timeout = 10;             // --timeout seconds

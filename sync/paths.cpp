@@ -1,10 +1,9 @@
 #include "sync/paths.hpp"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <cstdio>
 
+#include "sync/glob.hpp"
 #include "sync/wire.hpp"
 
 namespace makuo {
@@ -125,7 +124,9 @@ bool is_temp_name(std::string_view leaf) {
 }
 
 bool Excludes::add(const std::string& pat) {
-  if (pat.empty() || std::find(pats_.begin(), pats_.end(), pat) != pats_.end()) return false;
+  if (pat.empty() || pat.size() > kMaxPattern || pats_.size() >= kMaxPatterns ||
+      std::find(pats_.begin(), pats_.end(), pat) != pats_.end())
+    return false;
   pats_.push_back(pat);
   return true;
 }
@@ -143,11 +144,16 @@ bool Excludes::match(std::string_view base, std::string_view relpath, bool is_di
   if (cand.empty() || cand.back() != '/') cand += '/';
   cand += relpath;
   if (is_dir) cand += '/';
+  // A pattern of k parts can only match the suffix of k parts (nothing in it matches a '/'
+  // but a '/'): one comparison per pattern, not one per suffix.
+  auto parts = split_slashes(cand);
   for (auto& pat : pats_) {
-    for (size_t pos = 0; pos < cand.size(); ++pos) {
-      if (pos != 0 && cand[pos - 1] != '/') continue;
-      if (fnmatch(pat.c_str(), cand.c_str() + pos, FNM_PATHNAME) == 0) return true;
-    }
+    auto pp = split_pattern(pat);
+    if (pp.size() > parts.size()) continue;
+    size_t off = parts.size() - pp.size();
+    bool all = true;
+    for (size_t i = 0; all && i < pp.size(); ++i) all = glob_part_match(pp[i], parts[off + i]);
+    if (all) return true;
   }
   return false;
 }

@@ -29,12 +29,15 @@ std::string shown(std::string_view path);
 constexpr std::string_view kTempPrefix = ".makuo-tmp-";
 bool is_temp_name(std::string_view leaf);
 
-// makuosan's exclude matching (reference §2.7): each pattern is fnmatch'ed (FNM_PATHNAME)
-// against "BASE/relpath" (plus "/" for directories) and against every suffix that starts
-// after a '/', so "*.log" matches anywhere, "cache/" only directories, "/abs/*" from the root.
+// makuosan's exclude matching (reference §2.7): each pattern is matched as fnmatch with
+// FNM_PATHNAME would (sync/glob) against "BASE/relpath" (plus "/" for directories) and
+// against every suffix that starts after a '/', so "*.log" matches anywhere, "cache/" only
+// directories, "/abs/*" from the root.
 class Excludes {
  public:
-  bool add(const std::string& pat);  // false if already present or empty
+  static constexpr size_t kMaxPattern = 1024, kMaxPatterns = 256;
+  // false if empty, already present, longer than kMaxPattern or one too many.
+  bool add(const std::string& pat);
   bool del(const std::string& pat);
   void clear() { pats_.clear(); }
   const std::vector<std::string>& list() const { return pats_; }

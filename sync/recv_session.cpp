@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -98,12 +99,45 @@ RecvSession::~RecvSession() {
   // Whatever did not complete leaves nothing behind.
   for (auto& [idx, f] : files_)
     if (f.fd && f.dir) unlinkat(f.dir.get(), f.tmp.c_str(), 0);
+  give(held_);
+}
+
+bool RecvSession::take(size_t n) {
+  if (cfg_.budget && !cfg_.budget->take(n)) return false;
+  held_ += n;
+  return true;
+}
+
+void RecvSession::give(size_t n) {
+  n = std::min(n, held_);
+  held_ -= n;
+  if (cfg_.budget) cfg_.budget->give(n);
+}
+
+bool RecvSession::account(RecvFile& f) {
+  size_t now = sizeof(RecvFile) + f.stage.capacity() + f.blocks.memory();
+  if (now > f.held && !take(now - f.held)) return false;
+  if (now < f.held) give(f.held - now);
+  f.held = now;
+  return true;
+}
+
+void RecvSession::refuse(uint32_t idx) {
+  reports_.push_back({idx, wire::Code::Failed, ENOMEM});
+  ++stats_.refused_memory;
+  if (!refused_logged_)
+    spdlog::warn(
+        "push from {}: entries refused from #{} on: the memory for receiving pushes ({} MiB in "
+        "all, --recv-memory) is used up",
+        sender_name_, idx, cfg_.budget ? cfg_.budget->limit() >> 20 : 0);
+  refused_logged_ = true;
 }
 
 void RecvSession::drop_file(uint32_t idx) {
   auto it = files_.find(idx);
   if (it == files_.end()) return;
   if (it->second.fd && it->second.dir) unlinkat(it->second.dir.get(), it->second.tmp.c_str(), 0);
+  give(it->second.held);
   files_.erase(it);
 }
 
@@ -168,7 +202,7 @@ JudgeContext RecvSession::judge_context() const {
 }
 
 Judgement RecvSession::judge_entry(uint32_t idx, Held& h) {
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   if (needs_local_hash(e, h)) {
     h.state->hash = content_hash_beneath(cfg_.basefd, e.path);
     // Rewritten here within the tick of the version the index recorded (same size and mtime,
@@ -181,7 +215,7 @@ Judgement RecvSession::judge_entry(uint32_t idx, Held& h) {
 }
 
 wire::Code RecvSession::settle(uint32_t idx, const Judgement& j) {
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   if (j.verdict == Verdict::Keep) {
     if (j.push_back) send_back(e.path);
     return wire::Code::Newer;
@@ -194,7 +228,7 @@ wire::Code RecvSession::settle(uint32_t idx, const Judgement& j) {
 }
 
 wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   if (cfg_.readonly) return wire::Code::ReadOnly;
   bool bad = !valid_relpath(e.path) || (e.kind == wire::Kind::HardLink && !valid_relpath(e.link)) ||
              (e.kind == wire::Kind::Symlink && (e.link.empty() || e.link.size() > wire::kMaxPath ||
@@ -236,7 +270,8 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
     // copy is not about to be replaced.
     results_[idx] = judge(e, held(e.path, exists ? &st : nullptr), judge_context()).result;
     auto si = file_idx_.find(e.link);
-    if (si != file_idx_.end() && codes_[si->second] != wire::Code::Same) return wire::Code::Need;
+    if (si != file_idx_.end() && entries_.at(si->second).code != wire::Code::Same)
+      return wire::Code::Need;
     struct stat src;
     if (exists && S_ISREG(st.st_mode) && lstat_beneath(cfg_.basefd, e.link, src) == 0 &&
         src.st_ino == st.st_ino && src.st_dev == st.st_dev)
@@ -340,8 +375,8 @@ wire::Code RecvSession::decide(uint32_t idx, uint16_t& err) {
 void RecvSession::check_later(uint32_t idx) {
   ++pending_jobs_;
   std::weak_ptr<char> life = life_;
-  worker_.post([this, life, idx, basefd = cfg_.basefd, path = entries_[idx].path,
-                want = *entries_[idx].hash]() -> Worker::Done {
+  worker_.post([this, life, idx, basefd = cfg_.basefd, path = entry(idx).path,
+                want = *entry(idx).hash]() -> Worker::Done {
     wire::Code c = wire::Code::CheckNg;
     uint16_t err = 0;
     int fd = open_beneath(basefd, path, O_RDONLY);
@@ -370,25 +405,24 @@ void RecvSession::check_later(uint32_t idx) {
 void RecvSession::digest_later(uint32_t idx) {
   ++pending_jobs_;
   std::weak_ptr<char> life = life_;
-  worker_.post(
-      [this, life, idx, basefd = cfg_.basefd, path = entries_[idx].path]() -> Worker::Done {
-        auto children = std::make_shared<std::vector<wire::Entry>>();
-        int err = dir_children(basefd, path, *children);
-        return [this, life, idx, children, err] {
-          if (life.expired()) return;
-          --pending_jobs_;
-          const wire::Entry& e = entries_[idx];
-          bool same = false;
-          // Versions and tombstones come from the index, on this thread.
-          if (!err) same = versioned_digest(*children, cfg_.index, e.path) == *e.hash;
-          resolve(idx, same ? wire::Code::CheckOk : wire::Code::CheckNg, 0);
-          maybe_finalize();
-        };
-      });
+  worker_.post([this, life, idx, basefd = cfg_.basefd, path = entry(idx).path]() -> Worker::Done {
+    auto children = std::make_shared<std::vector<wire::Entry>>();
+    int err = dir_children(basefd, path, *children);
+    return [this, life, idx, children, err] {
+      if (life.expired()) return;
+      --pending_jobs_;
+      const wire::Entry& e = entry(idx);
+      bool same = false;
+      // Versions and tombstones come from the index, on this thread.
+      if (!err) same = versioned_digest(*children, cfg_.index, e.path) == *e.hash;
+      resolve(idx, same ? wire::Code::CheckOk : wire::Code::CheckNg, 0);
+      maybe_finalize();
+    };
+  });
 }
 
 int RecvSession::try_rename(uint32_t idx, bool exists, const struct stat& st) {
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   if (!valid_relpath(e.from) || e.from == e.path) return EINVAL;
   struct stat src;
   if (lstat_beneath(cfg_.basefd, e.from, src) != 0) return ENOENT;
@@ -428,7 +462,7 @@ void RecvSession::applied(const std::string& path, const PathVersion* v,
 void RecvSession::note_conflict(uint32_t idx, const Judgement& j, const Held& h,
                                 const struct stat* st) {
   (void)j;
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   if (dry()) return;
   Conflict c;
   c.deletion = !st;
@@ -440,7 +474,7 @@ void RecvSession::note_conflict(uint32_t idx, const Judgement& j, const Held& h,
 }
 
 void RecvSession::report_conflict(uint32_t idx, const std::string& copy) {
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   const Conflict& c = conflicts_.at(idx);
   std::string who = e.version.origin.empty() ? sender_name_ : e.version.origin;
   char when[32];
@@ -466,27 +500,31 @@ void RecvSession::report_conflict(uint32_t idx, const std::string& copy) {
 }
 
 void RecvSession::resolve(uint32_t idx, wire::Code c, uint16_t err) {
-  wire::Code old = codes_[idx];
-  if (wire::is_final(old, dry())) return;
-  codes_[idx] = c;
-  errs_[idx] = err;
+  RecvEntries::Slot& slot = entries_.at(idx);
+  if (wire::is_final(slot.code, dry())) return;
+  slot.code = c;
+  slot.err = err;
   reports_.push_back({idx, c, err});
   if (!wire::is_final(c, dry())) return;
   judged_.erase(idx);
   results_.erase(idx);
-  if (entries_[idx].kind != wire::Kind::Dir) --open_nondir_;
+  need_data_.erase(idx);
   if (c == wire::Code::Failed) {
     ++stats_.files_failed;
     // The sender reports each failure to its console; this side's operator hears of the first
     // few of a push (a full disk fails every file after the first).
     if (++failures_logged_ <= kFailuresLogged)
-      spdlog::warn("{} from {} not applied: {}{}", shown(entries_[idx].path), sender_name_,
+      spdlog::warn("{} from {} not applied: {}{}", shown(entry(idx).path), sender_name_,
                    std::strerror(err ? err : EIO),
                    failures_logged_ == kFailuresLogged
                        ? " (further failures of this push: not logged)"
                        : "");
   }
-  need_data_.erase(idx);
+  // Answered for good: only its answer is kept (directories: until their metadata is applied).
+  if (slot.kind != wire::Kind::Dir) {
+    --open_nondir_;
+    give(entries_.release(idx));
+  }
 }
 
 bool RecvSession::owner_kept(const wire::Entry& e) const {
@@ -502,7 +540,7 @@ int RecvSession::apply_meta_fd(int fd, const wire::Entry& e) {
 }
 
 void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
-  std::string leaf(leaf_of(entries_[idx].path));
+  std::string leaf(leaf_of(entry(idx).path));
   ++pending_commits_;
   PendingCommit pc;
   pc.dir = std::move(dir);
@@ -512,7 +550,7 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
     --pending_commits_;
     if (done.err == Committer::kJudgeAgain && judge_again(idx, done)) return;
     int err = done.err;
-    const wire::Entry& e = entries_[idx];
+    const wire::Entry& e = entry(idx);
     if (err == kKeptHere) {
       resolve(idx, wire::Code::Newer, 0);
     } else if (err == kSameHere) {
@@ -544,7 +582,7 @@ void RecvSession::commit_temp(uint32_t idx, Fd dir, std::string tmp) {
 }
 
 bool RecvSession::judge_again(uint32_t idx, PendingCommit& done) {
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   struct stat st;
   bool exists = lstat_beneath(cfg_.basefd, e.path, st) == 0;
   Held h = held(e.path, exists ? &st : nullptr);
@@ -565,7 +603,7 @@ bool RecvSession::judge_again(uint32_t idx, PendingCommit& done) {
   return true;
 }
 int RecvSession::materialize(uint32_t idx) {
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   int dfd = make_dir(parent_of(e.path));
   if (dfd < 0) return -dfd;
   Fd dir(dfd);
@@ -615,11 +653,6 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
     total_ = m.total;
     flags_ = m.flags;
     block_size_ = m.block_size;
-    entries_.resize(total_);
-    have_entry_.assign(total_, 0);
-    late_entry_.assign(total_, 0);
-    codes_.assign(total_, wire::Code::Unknown);
-    errs_.assign(total_, 0);
   }
   if (m.total != total_ || m.flags != flags_ || m.block_size != block_size_) return;
   if (m.first == 0 && (flags_ & wire::kDsync)) {
@@ -633,18 +666,26 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
   manifest_end_ = std::max<uint32_t>(manifest_end_, m.first + uint32_t(m.entries.size()));
   for (uint32_t k = 0; k < m.entries.size(); ++k) {
     uint32_t idx = m.first + k;
-    if (have_entry_[idx]) {
-      reports_.push_back({idx, codes_[idx], errs_[idx]});  // our answer was lost: repeat it
+    if (entries_.has(idx)) {
+      const RecvEntries::Slot& slot = entries_.at(idx);
+      reports_.push_back({idx, slot.code, slot.err});  // our answer was lost: repeat it
       continue;
     }
-    have_entry_[idx] = 1;
-    late_entry_[idx] = data_seen_upto_ > idx;
+    const wire::Entry& in = m.entries[k];
+    // What this entry keeps here until it is answered for good, and what naming it for later
+    // look-ups costs (hard link sources, what a dsync keeps).
+    size_t need = entries_.cost(idx, in) + (in.linked ? in.path.size() + 64 : 0) +
+                  (flags_ & wire::kDsync ? 2 * sizeof(uint64_t) : 0);
+    if (!take(need)) {
+      refuse(idx);
+      continue;
+    }
+    entries_.add(idx, in).late = data_seen_upto_ > idx;
     ++received_;
-    entries_[idx] = m.entries[k];
-    const wire::Entry& e = entries_[idx];
+    const wire::Entry& e = entry(idx);
     if (e.kind != wire::Kind::Dir) ++open_nondir_;
-    if (e.kind == wire::Kind::File) file_idx_[e.path] = idx;
-    if (flags_ & wire::kDsync) sender_paths_.insert(e.path);
+    if (e.linked && e.kind == wire::Kind::File) file_idx_[e.path] = idx;
+    if (flags_ & wire::kDsync) sender_keys_.push_back(path_key(e.path));
     uint16_t err = 0;
     wire::Code c = decide(idx, err);
     if (c == wire::Code::Unknown) continue;  // answered when its job is done
@@ -652,7 +693,7 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
       resolve(idx, c, err);
       continue;
     }
-    codes_[idx] = wire::Code::Need;
+    entries_.at(idx).code = wire::Code::Need;
     reports_.push_back({idx, c, 0});
     switch (e.kind) {
       case wire::Kind::File:
@@ -689,7 +730,7 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
 }
 
 int RecvSession::start_file(uint32_t idx, RecvFile& f) {
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   int dfd = make_dir(parent_of(e.path));
   if (dfd < 0) return -dfd;
   f.dir = Fd(dfd);
@@ -709,7 +750,7 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
   if (d.idx < total_) data_seen_upto_ = std::max(data_seen_upto_, d.idx + 1);
   // Only files still waiting for blocks: a late duplicate must not start a second copy.
   if (!need_data_.count(d.idx)) return;
-  const wire::Entry& e = entries_[d.idx];
+  const wire::Entry& e = entry(d.idx);
   if (e.kind != wire::Kind::File || d.offset % block_size_ != 0 || d.offset >= e.size) return;
   uint64_t block = d.offset / block_size_;
   uint64_t expect = std::min<uint64_t>(block_size_, e.size - d.offset);
@@ -718,14 +759,14 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
   RecvFile& f = it->second;
   if (fresh) {
     f.nblocks = (e.size + block_size_ - 1) / block_size_;
-    f.bits.assign((f.nblocks + 63) / 64, 0);
-    if (int err = start_file(d.idx, f)) {
-      files_.erase(it);
+    int err = account(f) ? start_file(d.idx, f) : ENOMEM;
+    if (err) {
+      drop_file(d.idx);
       resolve(d.idx, wire::Code::Failed, uint16_t(err));
       return;
     }
   }
-  if (f.bits[block / 64] & (1ull << (block % 64))) {
+  if (f.blocks.test(block)) {
     ++stats_.dup_blocks;
     return;
   }
@@ -734,22 +775,27 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
   if (!werr) {
     if (f.stage.empty()) {
       f.stage_off = d.offset;
-      f.stage.reserve(std::min<uint64_t>(kStage, e.size - d.offset));
+      // Room for the last block that takes it past kStage: the buffer never grows twofold.
+      f.stage.reserve(std::min<uint64_t>(kStage + block_size_, e.size - d.offset));
     }
     f.stage.insert(f.stage.end(), d.payload.begin(), d.payload.end());
     if (f.stage.size() >= kStage) werr = flush_stage(f);
+  }
+  if (!werr && f.blocks.needs_page(block)) {
+    f.blocks.set(block);
+    if (!account(f)) werr = ENOMEM;
   }
   if (werr) {
     drop_file(d.idx);
     resolve(d.idx, wire::Code::Failed, uint16_t(werr));
     return;
   }
-  f.bits[block / 64] |= 1ull << (block % 64);
+  f.blocks.set(block);
   ++f.have;
   // Blocks that came before the file's entry are asked for at the next poll, not as a stream
   // gap: the sender takes stream gaps for what its rate costs, and one lost manifest chunk
   // would have cut the rate of a push to a fifth for a few hundred milliseconds.
-  bool before_entry = fresh && late_entry_[d.idx];
+  bool before_entry = fresh && entries_.at(d.idx).late;
   if (block > f.next_expected && !before_entry && gaps_.files.size() < 64) {
     gaps_.files.push_back(
         {d.idx, {{uint32_t(f.next_expected), uint32_t(block - f.next_expected)}}});
@@ -778,7 +824,7 @@ void RecvSession::on_coded(const wire::Data& d, TimePoint now) {
     if (!((d.coded >> i) & 1)) continue;
     uint64_t b = base + i;
     if (b + 1 >= f.nblocks) return;  // full blocks only, never the last
-    if (!((f.bits[b / 64] >> (b % 64)) & 1)) {
+    if (!f.blocks.test(b)) {
       missing = b;
       // Two or more missing here: no use to us; the next poll's answer asks for them.
       if (++nmissing > 1) return;
@@ -833,7 +879,7 @@ int RecvSession::flush_stage(RecvFile& f) {
 
 void RecvSession::complete_file(uint32_t idx) {
   RecvFile& f = files_.at(idx);
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   if (int err = flush_stage(f)) return verified(idx, err);
   need_data_.erase(idx);  // nothing more is written to it: the worker may read it
   if (f.hashed_upto >= e.size) return verified(idx, f.hasher.digest() == f.hash ? 0 : EBADMSG);
@@ -856,7 +902,7 @@ void RecvSession::complete_file(uint32_t idx) {
 
 void RecvSession::verified(uint32_t idx, int err) {
   RecvFile& f = files_.at(idx);
-  const wire::Entry& e = entries_[idx];
+  const wire::Entry& e = entry(idx);
   if (!err) err = apply_meta_fd(f.fd.get(), e);
   if (err) {  // EBADMSG: the whole-file hash does not match
     drop_file(idx);
@@ -865,6 +911,7 @@ void RecvSession::verified(uint32_t idx, int err) {
   }
   Fd dir = std::move(f.dir);
   std::string tmp = std::move(f.tmp);
+  give(f.held);
   files_.erase(idx);  // closes the temporary: its data is flushed by the batch's syncfs
   commit_temp(idx, std::move(dir), std::move(tmp));
 }
@@ -872,7 +919,7 @@ void RecvSession::verified(uint32_t idx, int err) {
 void RecvSession::try_hardlinks() {
   for (auto it = hardlinks_.begin(); it != hardlinks_.end();) {
     uint32_t idx = *it;
-    const wire::Entry& e = entries_[idx];
+    const wire::Entry& e = entry(idx);
     auto src = file_idx_.find(e.link);
     int err = 0;
     if (src == file_idx_.end()) {
@@ -882,12 +929,13 @@ void RecvSession::try_hardlinks() {
       }
       err = ENOENT;
     } else {
-      wire::Code sc = codes_[src->second];
+      wire::Code sc = entries_.at(src->second).code;
       if (sc == wire::Code::Need || sc == wire::Code::Unknown) {  // source not committed yet
         ++it;
         continue;
       }
-      if (sc == wire::Code::Failed) err = errs_[src->second] ? errs_[src->second] : EIO;
+      if (sc == wire::Code::Failed)
+        err = entries_.at(src->second).err ? entries_.at(src->second).err : EIO;
     }
     if (!err) {
       Fd sdir(open_beneath(cfg_.basefd, parent_of(e.link), O_RDONLY | O_DIRECTORY));
@@ -918,15 +966,15 @@ void RecvSession::maybe_finalize() {
   // Those taken, and (msync) those that were the same before their contents changed them.
   std::vector<uint32_t> dirs;
   for (uint32_t i = 0; i < total_; ++i)
-    if (entries_[i].kind == wire::Kind::Dir &&
-        (codes_[i] == wire::Code::Need ||
-         (codes_[i] == wire::Code::Same && !(flags_ & wire::kAuto))))
+    if (entries_.at(i).kind == wire::Kind::Dir &&
+        (entries_.at(i).code == wire::Code::Need ||
+         (entries_.at(i).code == wire::Code::Same && !(flags_ & wire::kAuto))))
       dirs.push_back(i);
   std::stable_sort(dirs.begin(), dirs.end(), [&](uint32_t a, uint32_t b) {
-    return depth(entries_[a].path) > depth(entries_[b].path);
+    return depth(entry(a).path) > depth(entry(b).path);
   });
   for (uint32_t idx : dirs) {
-    const wire::Entry& e = entries_[idx];
+    const wire::Entry& e = entry(idx);
     if (dry()) continue;
     int fd = open_beneath(cfg_.basefd, e.path, O_RDONLY | O_DIRECTORY);
     int err = fd < 0 ? -fd : 0;
@@ -940,7 +988,7 @@ void RecvSession::maybe_finalize() {
       if (!err) applied(e.path, r != results_.end() ? &r->second : nullptr);
       close(fd);
     }
-    if (codes_[idx] == wire::Code::Need) {
+    if (entries_.at(idx).code == wire::Code::Need) {
       if (err) {
         resolve(idx, wire::Code::Failed, uint16_t(err));
       } else {
@@ -959,8 +1007,17 @@ PathVersion RecvSession::deleted_version(const std::string& path) {
   return {VersionVector::merge(mine.vv, deletion_.vv), deletion_.origin};
 }
 
+uint64_t RecvSession::path_key(std::string_view path) {
+  return XXH3_64bits(path.data(), path.size());
+}
+
+bool RecvSession::sent(std::string_view path) const {
+  return std::binary_search(sender_keys_.begin(), sender_keys_.end(), path_key(path));
+}
+
 void RecvSession::run_dsync() {
   dsync_ran_ = true;
+  std::sort(sender_keys_.begin(), sender_keys_.end());
   std::vector<wire::DeleteItem> items;
   bool recursive = flags_ & wire::kRecursive;
   // Post-order walk of our own tree under root; delete what the sender lacks.
@@ -975,7 +1032,7 @@ void RecvSession::run_dsync() {
       if (fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       bool is_dir = S_ISDIR(st.st_mode);
       if (excludes_.match(cfg_.base_path, path, is_dir)) continue;
-      bool keep = sender_paths_.count(path) > 0;
+      bool keep = sent(path);
       if (is_dir && keep && (recursive || level == 0)) {
         int sub = openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub >= 0) {
@@ -991,7 +1048,7 @@ void RecvSession::run_dsync() {
     }
   };
   if (!cfg_.readonly && (root_.empty() || valid_relpath(root_))) {
-    if (!root_.empty() && !sender_paths_.count(root_)) {
+    if (!root_.empty() && !sent(root_)) {
       struct stat st;
       if (lstat_beneath(cfg_.basefd, root_, st) == 0 &&
           !excludes_.match(cfg_.base_path, root_, S_ISDIR(st.st_mode))) {
@@ -1057,13 +1114,13 @@ void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
   size_t used = wire::kHeaderSize + 10;
   if (received_ < total_) {
     // Manifest entries the sender has moved past that never arrived.
-    uint32_t want = 0;
-    while (want < total_ && have_entry_[want]) ++want;
-    if (want < total_ && want <= p.sent_upto) nack.files.push_back({want, {}});
+    while (next_missing_ < total_ && entries_.has(next_missing_)) ++next_missing_;
+    if (next_missing_ < total_ && next_missing_ <= p.sent_upto)
+      nack.files.push_back({next_missing_, {}});
   }
   for (uint32_t idx : need_data_) {
     if (idx > p.sent_upto || used > 1200) break;
-    const wire::Entry& e = entries_[idx];
+    const wire::Entry& e = entry(idx);
     uint64_t nb = (e.size + block_size_ - 1) / block_size_;
     if (idx == p.sent_upto) nb = std::min<uint64_t>(nb, p.sent_offset / block_size_);
     if (nb == 0) break;
@@ -1073,15 +1130,11 @@ void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
       nf.ranges.push_back({0, uint32_t(nb)});
     } else {
       const RecvFile& f = it->second;
-      uint64_t b = 0;
+      uint64_t b = f.blocks.next_missing(0, nb);
       while (b < nb && nf.ranges.size() < 64) {
-        if (f.bits[b / 64] & (1ull << (b % 64))) {
-          ++b;
-          continue;
-        }
-        uint64_t s = b;
-        while (b < nb && !(f.bits[b / 64] & (1ull << (b % 64)))) ++b;
-        nf.ranges.push_back({uint32_t(s), uint32_t(b - s)});
+        uint64_t e = std::min(f.blocks.next_present(b, nb), b + UINT32_MAX);
+        nf.ranges.push_back({uint32_t(b), uint32_t(e - b)});
+        b = f.blocks.next_missing(e, nb);
       }
       if (nf.ranges.empty()) {
         if (idx == p.sent_upto) break;  // nothing missing yet in the file in flight
@@ -1098,12 +1151,14 @@ void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
     net.send(from_, b);
   }
   // Repeat final answers the sender may have lost, from where it is still waiting.
-  for (uint32_t i = p.lowest_open, n = 0; i < total_ && n < 150; ++i) {
-    if (!have_entry_[i]) continue;
-    if (wire::is_final(codes_[i], dry())) {
-      reports_.push_back({i, codes_[i], errs_[i]});
+  uint32_t end = std::min(manifest_end_, std::min(total_, p.lowest_open + 65536));
+  for (uint32_t i = p.lowest_open, n = 0; i < end && n < 150; ++i) {
+    if (!entries_.has(i)) continue;
+    const RecvEntries::Slot& slot = entries_.at(i);
+    if (wire::is_final(slot.code, dry())) {
+      reports_.push_back({i, slot.code, slot.err});
       ++n;
-    } else if (entries_[i].kind != wire::Kind::Dir) {
+    } else if (slot.kind != wire::Kind::Dir) {
       break;
     }
   }
@@ -1111,7 +1166,7 @@ void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
   if (finalized_ && !dirs_.empty()) {
     for (size_t n = 0; n < std::min<size_t>(dirs_.size(), 150); ++n) {
       uint32_t i = dirs_[dir_resend_++ % dirs_.size()];
-      reports_.push_back({i, codes_[i], errs_[i]});
+      reports_.push_back({i, entries_.at(i).code, entries_.at(i).err});
     }
   }
   if (reports_.empty()) reports_.push_back({0, wire::Code::Unknown, 0});  // "still here"

@@ -8,14 +8,16 @@
 #include <set>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
+#include "sync/block_set.hpp"
 #include "sync/commit.hpp"
 #include "sync/hash.hpp"
 #include "sync/hybrid_clock.hpp"
+#include "sync/memory_budget.hpp"
 #include "sync/paths.hpp"
 #include "sync/receive_judge.hpp"
+#include "sync/recv_entries.hpp"
 #include "sync/transport.hpp"
 #include "sync/tree_index.hpp"
 #include "sync/wire.hpp"
@@ -43,6 +45,8 @@ struct ReceiverConfig {
   // Our version of path stays, and the sender of a propagated change lacks it (ours descends
   // from it, or won over it): the sender keeps its own unless we send ours, which this asks for.
   std::function<void(const std::string& path)> on_newer_here;
+  // What all receive sessions together may hold in memory (null: no limit).
+  MemoryBudget* budget = nullptr;
 };
 
 // The name a losing version written on node at when_ns is kept under, beside path.
@@ -50,8 +54,9 @@ std::string conflict_name(const std::string& path, const std::string& node, int6
 
 struct RecvStats {
   uint64_t files_committed = 0, files_failed = 0, bytes_written = 0, dup_blocks = 0;
-  uint64_t conflicts = 0;      // versions written here that lost to concurrent ones
-  uint64_t coded_rebuilt = 0;  // blocks rebuilt from coded repairs
+  uint64_t conflicts = 0;       // versions written here that lost to concurrent ones
+  uint64_t coded_rebuilt = 0;   // blocks rebuilt from coded repairs
+  uint64_t refused_memory = 0;  // entries and files refused for want of memory (MemoryBudget)
 };
 
 class RecvSession {
@@ -85,8 +90,9 @@ class RecvSession {
   struct RecvFile {
     Fd dir, fd;
     std::string tmp;
-    std::vector<uint64_t> bits;
+    BlockSet blocks;
     uint64_t nblocks = 0, have = 0, hashed_upto = 0;
+    size_t held = 0;             // bytes taken from the budget for it
     uint64_t next_expected = 0;  // first-pass blocks arrive in order: a jump is a loss
     bool hash_known = false;
     wire::Hash128 hash{};
@@ -103,6 +109,14 @@ class RecvSession {
   std::vector<uint8_t> coded_buf_, block_buf_;
 
   bool dry() const { return flags_ & wire::kDryRun; }
+  const wire::Entry& entry(uint32_t idx) const { return *entries_.at(idx).entry; }
+  // Memory from the daemon's budget (ReceiverConfig::budget), all given back at the end.
+  bool take(size_t n);
+  void give(size_t n);
+  // Brings what f takes from the budget up to date; false: no memory for it.
+  bool account(RecvFile& f);
+  // Entry idx does not fit in memory: answered ENOMEM, not kept.
+  void refuse(uint32_t idx);
   // Our version of path stays and the sender lacks it: make sure it gets ours (propagation
   // pushes only: a catch-up's sender hears from us through the catch-up the other way).
   void send_back(const std::string& path) {
@@ -173,22 +187,21 @@ class RecvSession {
   uint16_t block_size_ = 0;
   uint32_t total_ = 0;
   bool have_total_ = false;
-  std::vector<wire::Entry> entries_;
-  std::vector<uint8_t> have_entry_;
+  RecvEntries entries_;
+  size_t held_ = 0;  // taken from the budget, in all
+  bool refused_logged_ = false;
   uint32_t received_ = 0;
+  uint32_t next_missing_ = 0;  // no entry below it is missing
   uint32_t manifest_end_ = 0;  // end of the furthest manifest chunk seen
-  // One past the furthest file the stream was seen at, and the entries that arrived after it
-  // had passed them (a lost manifest chunk): their first blocks went for want of the entry.
+  // One past the furthest file the stream was seen at. Entries that arrive below it (a lost
+  // manifest chunk) are marked late: their first blocks went for want of the entry.
   uint32_t data_seen_upto_ = 0;
-  std::vector<uint8_t> late_entry_;
-  std::vector<wire::Code> codes_;
-  std::vector<uint16_t> errs_;
   uint32_t open_nondir_ = 0;  // received entries (not directories) without a final code
   static constexpr uint32_t kFailuresLogged = 5;
   uint32_t failures_logged_ = 0;
   std::set<uint32_t> need_data_;  // regular files waiting for blocks
   std::unordered_map<uint32_t, RecvFile> files_;
-  std::unordered_map<std::string, uint32_t> file_idx_;  // for hard links
+  std::unordered_map<std::string, uint32_t> file_idx_;  // linked files, for their HardLinks
   std::vector<uint32_t> hardlinks_;
   std::vector<uint32_t> dirs_;
   size_t dir_resend_ = 0;
@@ -214,7 +227,11 @@ class RecvSession {
   PathVersion deletion_;  // what the deletions it makes are, merged with what we held
   std::string root_;
   Excludes excludes_;
-  std::unordered_set<std::string> sender_paths_;
+  // What the sender has, as 64-bit hashes of its paths (a million paths in 8 MB; two that
+  // collide keep a file here that a dsync would delete, never the other way round).
+  std::vector<uint64_t> sender_keys_;
+  static uint64_t path_key(std::string_view path);
+  bool sent(std::string_view path) const;  // once sender_keys_ is sorted
   std::vector<wire::DeleteReport> del_chunks_;
   size_t del_next_ = 0;  // first chunk not yet acknowledged
   TimePoint del_sent_at_{};

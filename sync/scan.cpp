@@ -18,7 +18,7 @@ struct Walker {
   int basefd;
   const ScanOptions& opt;
   ScanResult& res;
-  std::map<std::pair<dev_t, ino_t>, std::string> links;
+  std::map<std::pair<dev_t, ino_t>, size_t> links;  // -> the entry of its first name
 
   // Adds path (already lstat'ed as st, inside directory dirfd under the name leaf).
   void add(int dirfd, const std::string& leaf, const std::string& path, const struct stat& st) {
@@ -44,10 +44,12 @@ struct Walker {
       e.link = std::move(t);
       e.size = e.link.size();
     } else if (S_ISREG(st.st_mode) && st.st_nlink > 1 && !opt.with_hash) {
-      auto [it, fresh] = links.try_emplace({st.st_dev, st.st_ino}, path);
+      auto [it, fresh] = links.try_emplace({st.st_dev, st.st_ino}, res.entries.size());
       if (!fresh) {
+        wire::Entry& first = res.entries[it->second];
+        first.linked = true;
         e.kind = wire::Kind::HardLink;
-        e.link = it->second;
+        e.link = first.path;
       }
     }
     if (opt.with_hash) {

@@ -459,7 +459,11 @@ bool SendSession::pump_manifest(TimePoint now, Pacer& pacer, Transport& net, boo
       if (!emit(ci) || blocked) return false;
     }
   }
-  while (next_chunk_ < chunks_.size() && next_chunk_ < lowest_unanswered_ + 512) {
+  // Ahead of what every receiver still waits for by at most manifest_ahead entries.
+  uint32_t ahead_of = lowest_open_all();
+  while (next_chunk_ < chunks_.size() && next_chunk_ < lowest_unanswered_ + 512 &&
+         chunks_[next_chunk_].first - std::min(ahead_of, chunks_[next_chunk_].first) <
+             tun_.manifest_ahead) {
     if (!emit(next_chunk_)) return false;
     ++next_chunk_;
     if (blocked) return false;

@@ -62,6 +62,9 @@ struct SessionTuning {
   // poll.
   Duration idle_poll_gap = 2ms;
   uint32_t window_files = 4096;  // files sent but not yet final on every target
+  // Manifest entries sent beyond the first one a target still waits for: what a receiver
+  // holds of a push at once (RecvEntries), however large the push.
+  uint32_t manifest_ahead = 16384;
 };
 
 class SendSession {

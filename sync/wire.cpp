@@ -97,8 +97,9 @@ constexpr uint8_t kEntryHasLink = 2;
 constexpr uint8_t kEntryHasRdev = 4;
 constexpr uint8_t kEntryHasFrom = 8;
 constexpr uint8_t kEntryHasVersion = 16;
+constexpr uint8_t kEntryLinked = 32;
 constexpr uint8_t kEntryFlags =
-    kEntryHasHash | kEntryHasLink | kEntryHasRdev | kEntryHasFrom | kEntryHasVersion;
+    kEntryHasHash | kEntryHasLink | kEntryHasRdev | kEntryHasFrom | kEntryHasVersion | kEntryLinked;
 
 bool has_link(Kind k) {
   return k == Kind::Symlink || k == Kind::HardLink;
@@ -153,7 +154,8 @@ void put_entry(Writer& w, const Entry& e) {
   uint8_t f = (e.hash ? kEntryHasHash : 0) | (has_link(e.kind) ? kEntryHasLink : 0) |
               (has_rdev(e.kind) ? kEntryHasRdev : 0) |
               (may_have_from(e.kind) && !e.from.empty() ? kEntryHasFrom : 0) |
-              (has_version(e.version) ? kEntryHasVersion : 0);
+              (has_version(e.version) ? kEntryHasVersion : 0) |
+              (e.linked && e.kind == Kind::File ? kEntryLinked : 0);
   w.u8(uint8_t(e.kind));
   w.u8(f);
   w.u32(e.mode);
@@ -179,8 +181,10 @@ bool get_entry(Reader& r, Entry& e) {
   // Exactly the fields its kind has: one encoding per entry, nothing left to interpretation.
   if ((f & ~kEntryFlags) || bool(f & kEntryHasLink) != has_link(e.kind) ||
       bool(f & kEntryHasRdev) != has_rdev(e.kind) ||
-      ((f & kEntryHasFrom) && !may_have_from(e.kind)))
+      ((f & kEntryHasFrom) && !may_have_from(e.kind)) ||
+      ((f & kEntryLinked) && e.kind != Kind::File))
     return false;
+  e.linked = f & kEntryLinked;
   e.mode = r.u32();
   e.uid = r.u32();
   e.gid = r.u32();
@@ -435,7 +439,7 @@ Error decode(std::span<const uint8_t> in, Manifest& m) {
   m.first = r.u32();
   uint16_t n = r.u16();
   if (!r.ok) return Error::Truncated;
-  if (m.block_size < 64 || m.total > kMaxEntries || uint64_t(m.first) + n > m.total)
+  if (m.block_size < kMinBlock || m.total > kMaxEntries || uint64_t(m.first) + n > m.total)
     return Error::BadValue;
   m.entries.clear();
   m.entries.reserve(n);

@@ -22,6 +22,9 @@ constexpr size_t kHeaderSize = 16;
 constexpr size_t kMaxPath = 4095;
 constexpr size_t kMaxName = 255;
 constexpr uint32_t kMaxEntries = 4'000'000;
+// The smallest data block a push may use (--mtu 576 gives 448): a file costs its receiver
+// a bit per block, and each datagram's work is paid per block.
+constexpr uint16_t kMinBlock = 256;
 
 using NodeId = uint64_t;
 using Hash128 = std::array<uint8_t, 16>;
@@ -91,6 +94,8 @@ struct Entry {
   std::string from;  // File or Dir: it was renamed from this path (a receiver holding that
                      // object with the same size and mtime renames it instead of receiving it)
   std::optional<Hash128> hash;  // check sessions; automatic pushes for files up to 64 MiB
+  // File: HardLink entries later in this push name it (their link), so receivers remember it.
+  bool linked = false;
   // Every push but --check: which version of the path this state is (an Absent entry: the
   // version of its deletion). Receivers judge by it, never by the mtime (receive_judge.hpp).
   PathVersion version;

@@ -23,6 +23,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)wire::decode(body, m);
       break;
     }
+    case wire::Type::Challenge: {
+      wire::Challenge m;
+      (void)wire::decode(body, m);
+      break;
+    }
+    case wire::Type::Response: {
+      wire::Response m;
+      (void)wire::decode(body, m);
+      break;
+    }
     case wire::Type::Manifest: {
       wire::Manifest m;
       (void)wire::decode(body, m);

@@ -121,6 +121,32 @@ TEST(Session, PushReachesEveryMember) {
   EXPECT_EQ(fs::hard_link_count(sim.node(2).base / "a/hard"), 2u);
 }
 
+// The manifest runs at most manifest_ahead entries ahead of what a receiver still waits for:
+// a push of ten times that many files completes, and no receiver holds all of it at once.
+TEST(Session, APushLargerThanTheManifestWindowIsHeldAWindowAtATime) {
+  SessionTuning t;
+  t.manifest_ahead = 200;
+  Sim sim(3, {}, t);
+  const size_t files = 10 * t.manifest_ahead;
+  for (size_t d = 0; d < files / 100; ++d)
+    for (size_t f = 0; f < 100; ++f)
+      write_file(sim.node(0).base / ("d" + std::to_string(d)) / std::to_string(f), 8, f);
+  auto out = push(sim);
+  size_t peak = 0;
+  ASSERT_TRUE(sim.run_until(
+      [&] {
+        for (size_t i = 1; i < 3; ++i)
+          peak = std::max(peak, sim.node(i).engine->recv_memory().used());
+        return out->done;
+      },
+      600s));
+  EXPECT_TRUE(out->ok);
+  auto want = tree(sim.node(0).base);
+  for (size_t i = 1; i < 3; ++i) EXPECT_EQ(tree(sim.node(i).base), want) << "node " << i;
+  // Every entry held at once would be ~500 bytes each; a window and the answers are less.
+  EXPECT_LT(peak, files * 500 / 2);
+}
+
 TEST(Session, SurvivesLossReorderingAndDuplication) {
   Sim sim(4, {});
   sim.options().loss = 0.10;
