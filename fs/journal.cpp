@@ -112,6 +112,18 @@ Decoded decode(std::span<const uint8_t> in, std::vector<Record>& out, size_t& co
   return Decoded::Ok;
 }
 
+size_t next_record(std::span<const uint8_t> in) {
+  std::vector<Record> one;
+  for (size_t off = 1; off + kFixed + 8 <= in.size(); ++off) {
+    size_t len = get(in.data() + off, 4);
+    if (len < kFixed + 8 || len > kMaxRecord || len > in.size() - off) continue;
+    size_t used = 0;
+    one.clear();
+    if (decode(in.subspan(off, len), one, used) == Decoded::Ok && used == len) return off;
+  }
+  return in.size();
+}
+
 Writer::Writer(std::string dir, std::string tag, uint64_t segment_bytes)
     : dir_(std::move(dir)), tag_(std::move(tag)), segment_bytes_(segment_bytes) {}
 
@@ -182,20 +194,72 @@ int Writer::new_segment() {
     close(fd_);  // releases the old segment's lock: the reader may finish and delete it
   }
   fd_ = fd;
-  size_ = 0;
+  size_ = alloc_end_ = 0;
+  torn_ = false;
+  // Without room for the first records the segment is still usable: allocate() tries again.
+  if (prealloc_) allocate(0);
+  return 0;
+}
+
+int Writer::allocate(uint64_t len) {
+  if (!prealloc_ || size_ + len + kReserve <= alloc_end_) return 0;
+  uint64_t end = size_ + len + kReserve + kPrealloc;
+  if (fallocate(fd_, FALLOC_FL_KEEP_SIZE, off_t(alloc_end_), off_t(end - alloc_end_)) != 0) {
+    if (errno != EOPNOTSUPP) return errno;
+    prealloc_ = false;  // then a full disk shows as a failed write
+    return 0;
+  }
+  alloc_end_ = end;
+  return 0;
+}
+
+int Writer::put(const Record& r, bool reserve) {
+  if (torn_) {
+    if (ftruncate(fd_, off_t(size_)) == 0)
+      torn_ = false;
+    else if (int e = new_segment())
+      return e;
+  }
+  buf_.clear();
+  encode(buf_, r);
+  if (!(reserve && size_ + buf_.size() <= alloc_end_))
+    if (int e = allocate(buf_.size())) return e;
+  if (int e = write_all(fd_, buf_.data(), buf_.size())) {
+    // Appends go to the end of the file: whatever part of the record got there is cut off, or
+    // the next record goes to a segment of its own (the reader skips a torn tail).
+    if (ftruncate(fd_, off_t(size_)) != 0) torn_ = true;
+    alloc_end_ = std::min(alloc_end_, size_);
+    return e;
+  }
+  size_ += buf_.size();
+  dirty_ = true;
+  ++appended_;
+  return 0;
+}
+
+int Writer::pay_rescan(bool reserve) {
+  if (int e = put({Op::Rescan, realtime_ns(), "", ""}, reserve)) return e;
+  owed_ = false;
   return 0;
 }
 
 int Writer::append(const Record& r) {
   std::lock_guard lk(mu_);
   if (fd_ < 0) return EBADF;
-  buf_.clear();
-  encode(buf_, r);
-  if (int e = write_all(fd_, buf_.data(), buf_.size())) return e;
-  size_ += buf_.size();
-  dirty_ = true;
-  ++appended_;
-  if (size_ >= segment_bytes_) return new_segment();
+  if (owed_) {
+    // The Rescan that is owed covers this change as well, whether or not it can be written.
+    if (int e = pay_rescan(false)) {
+      pay_rescan(true);
+      return e;
+    }
+  }
+  if (int e = put(r, false)) {
+    owed_ = true;
+    pay_rescan(true);
+    return e;
+  }
+  // A segment that cannot be rolled yet is written on: the record is in.
+  if (size_ >= segment_bytes_) new_segment();
   return 0;
 }
 
@@ -203,6 +267,7 @@ int Writer::sync() {
   int fd;
   {
     std::lock_guard lk(mu_);
+    if (owed_ && fd_ >= 0) pay_rescan(false);
     if (!dirty_ || fd_ < 0) return 0;
     dirty_ = false;
     fd = dup(fd_);
@@ -270,6 +335,28 @@ void Reader::refresh() {
   }
 }
 
+namespace {
+
+// How many bytes from off on are no whole record (off is not the start of one).
+uint64_t skip_damage(int fd, uint64_t off, uint64_t size) {
+  constexpr size_t kWindow = 1 << 20;
+  std::vector<uint8_t> buf;
+  uint64_t skipped = 0;
+  while (off + skipped < size) {
+    buf.resize(size_t(std::min<uint64_t>(size - off - skipped, kWindow)));
+    ssize_t n = pread(fd, buf.data(), buf.size(), off_t(off + skipped));
+    if (n <= 0) break;
+    size_t next = next_record({buf.data(), size_t(n)});
+    if (next < size_t(n)) return skipped + next;
+    if (off + skipped + uint64_t(n) >= size) break;
+    // Every record that begins this early would have fitted in the window.
+    skipped += uint64_t(n) > kMaxRecord ? uint64_t(n) - kMaxRecord : 1;
+  }
+  return size - off;
+}
+
+}  // namespace
+
 Reader::Position Reader::read(std::vector<Record>& out, std::vector<std::string>& warnings,
                               size_t max_bytes) {
   refresh();
@@ -292,15 +379,14 @@ Reader::Position Reader::read(std::vector<Record>& out, std::vector<std::string>
       s.read += used;
       budget -= std::min(budget, used);
       if (r == Decoded::Ok || (r == Decoded::Short && used > 0)) continue;
-      // Corrupt, or short at the end: a writer may be mid-append, unless it is gone, in which
-      // case this is a tail torn by a crash and nothing will ever follow it.
-      if (writer_gone(s.fd)) {
-        warnings.push_back("journal " + name + ": " + std::to_string(s.size - s.read) +
-                           " bytes after offset " + std::to_string(s.read) +
-                           " are not a whole record; skipped");
-        s.read = s.size;
-      }
-      break;
+      // Short at the end: a writer may be mid-append, unless it is gone (then it is a tail
+      // torn by a crash). Corrupt: never a record in the making (the kernel shows a file's
+      // new size only after the bytes). Either way, on to the next whole record, if any.
+      if (r == Decoded::Short && !writer_gone(s.fd)) break;
+      size_t skip = skip_damage(s.fd, s.read, s.size);
+      warnings.push_back("journal " + name + ": " + std::to_string(skip) + " bytes after offset " +
+                         std::to_string(s.read) + " are not a whole record; skipped");
+      s.read += skip;
     }
     pos[name] = s.read;
   }

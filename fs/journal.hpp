@@ -7,9 +7,17 @@
 // and deletes segments that are both fully propagated and unlocked. A record is appended with
 // one write(2) before the operation it describes returns, so it survives a crash of either
 // process; fdatasync follows within the writer's flush interval, or at once on fsync().
+//
+// A full or failing disk loses no change silently. A record that cannot be written whole is cut
+// off again, and the writer then owes the reader a Rescan of the whole base, which it writes
+// as soon as it can (at the next append or sync). Segments are preallocated ahead of what they
+// hold, and the last kReserve bytes of that are kept for those Rescans: the first failure is
+// covered at once, durably, even while the disk stays full. The reader skips over anything that
+// is not a whole record (a tail torn by a crash, a damaged block) to the next one that is.
 #pragma once
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -53,6 +61,8 @@ enum class Decoded { Ok, Short, Corrupt };
 // Decodes whole records from the front of in into out; consumed = bytes they took. Stops at the
 // first record that is incomplete (Short: a writer may be mid-append) or fails its checksum.
 Decoded decode(std::span<const uint8_t> in, std::vector<Record>& out, size_t& consumed);
+// The offset of the first whole, valid record in in after its first byte, or in.size() if none.
+size_t next_record(std::span<const uint8_t> in);
 
 class Writer {
  public:
@@ -68,14 +78,27 @@ class Writer {
   // Creates the first segment in dirfd (the journal directory: StateDir::journal_fd), or, when
   // none is given, in the directory named at construction, created if missing. 0 or errno.
   int open(int dirfd = -1);
-  // Thread-safe. 0 or errno.
+  // Thread-safe. 0 or errno; on an error the record is not in the journal, and a Rescan of the
+  // whole base is (from the reserve) or will be (owed()) instead.
   int append(const Record& r);
-  // fdatasync of what was appended since the last sync. Thread-safe. 0 or errno.
+  // Writes an owed Rescan if it can, then fdatasyncs what was appended since the last sync.
+  // Thread-safe. 0 or errno.
   int sync();
   uint64_t appended() const { return appended_; }
+  // Records that could not be written since the last Rescan made it into the journal.
+  bool owed() const { return owed_; }
+
+  static constexpr uint64_t kPrealloc = 64 << 10;  // allocated at a time, ahead of the end
+  static constexpr uint64_t kReserve = 4 << 10;    // of that, kept for Rescans
 
  private:
   int new_segment();
+  // Appends one record, within the preallocated space (the reserve too when reserve is set).
+  // A record written in part is cut off again. 0 or errno.
+  int put(const Record& r, bool reserve);
+  // Makes room for len more bytes before the reserve. 0 or errno.
+  int allocate(uint64_t len);
+  int pay_rescan(bool reserve);
 
   std::string dir_, tag_;
   int dirfd_ = -1;
@@ -83,6 +106,10 @@ class Writer {
   std::mutex mu_;
   int fd_ = -1;
   uint64_t size_ = 0;
+  uint64_t alloc_end_ = 0;  // the segment's blocks are allocated up to here
+  bool prealloc_ = true;    // false where fallocate is not supported
+  bool torn_ = false;       // a partial record could not be cut off: begin another segment
+  std::atomic<bool> owed_ = false;
   bool dirty_ = false;
   uint64_t appended_ = 0;
   uint32_t seq_ = 0;

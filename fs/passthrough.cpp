@@ -768,12 +768,17 @@ void Passthrough::record_path(journal::Op op, std::string path, std::string to) 
   int err = journal_.append({op, realtime_ns(), std::move(path), std::move(to)});
   if (!err) return;
   ++journal_errors_;
-  // The operation itself succeeded and stays answered as such; the loss of its record is what
-  // the operator must hear about (at most once a second).
+  // The operation itself succeeded and stays answered as such; what the operator must hear
+  // about is that its record went missing, and whether the rescan that covers it is on disk
+  // yet (at most once a second, and whenever that changes).
+  bool owed = journal_.owed();
   int64_t now = realtime_ns(), last = last_error_log_.load();
-  if (now - last > 1000000000 && last_error_log_.compare_exchange_strong(last, now))
-    spdlog::error("change journal: append failed: {} ({} changes not recorded so far)",
-                  std::strerror(err), journal_errors_.load());
+  if ((now - last > 1000000000 || owed != logged_owed_.exchange(owed)) &&
+      last_error_log_.compare_exchange_strong(last, now))
+    spdlog::error("change journal: append failed: {} ({} changes not recorded so far); {}",
+                  std::strerror(err), journal_errors_.load(),
+                  owed ? "a rescan of the whole tree will be recorded once it has room"
+                       : "a rescan of the whole tree is recorded instead");
 }
 
 void Passthrough::record_written(Inode& i) {

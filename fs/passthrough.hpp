@@ -67,6 +67,7 @@ class Passthrough {
   journal::Writer& journal_;
   std::atomic<uint64_t> journal_errors_{0};
   std::atomic<int64_t> last_error_log_{0};
+  std::atomic<bool> logged_owed_{false};
   std::mutex backing_mu_;
   std::atomic<bool> backing_refused_{false};
   std::atomic<bool> backing_wants_open_{false};  // an O_PATH descriptor failed, an open did not

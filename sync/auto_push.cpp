@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_set>
 
 #include "sync/fsops.hpp"
 #include "sync/paths.hpp"
@@ -158,6 +159,10 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes,
       continue;
     }
     bool dir = S_ISDIR(st.st_mode);
+    if (c.path.empty()) {  // a rescan of the whole tree: what is below the base, not the base
+      if (o.below) add_subtree(c.path, *o.below, present, absent, add, versioned);
+      continue;
+    }
     if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, c.path, dir)) continue;
     bool renamed_here = !c.from.empty() && (dir || S_ISREG(st.st_mode));
     wire::Entry e = entry_from_stat(st, c.path);
@@ -200,14 +205,7 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes,
     } else {
       add(present, std::move(e));
     }
-    if (dir && o.below) {
-      for (auto& line : o.below->errors) spdlog::warn("{}", line);
-      for (auto& x : o.below->entries) {
-        // Changed since it was listed: its own record brings it.
-        if (!still_there(cfg_.basefd, x) || is_echo(x) || !versioned(x)) continue;
-        add(present, std::move(x));
-      }
-    }
+    if (dir && o.below) add_subtree(c.path, *o.below, present, absent, add, versioned);
   }
   // Deepest first: a directory is removed after what was in it (see RecvSession: under last
   // writer wins a directory goes only when empty).
@@ -219,6 +217,42 @@ std::vector<wire::Entry> AutoPush::build(const std::vector<Change>& changes,
   for (auto& e : present) out.push_back(std::move(e));
   for (auto& e : absent) out.push_back(std::move(e));
   return out;
+}
+
+template <class Add, class Versioned>
+void AutoPush::add_subtree(const std::string& root, ScanResult& below,
+                           std::vector<wire::Entry>& present, std::vector<wire::Entry>& absent,
+                           Add& add, Versioned& versioned) {
+  for (auto& line : below.errors) spdlog::warn("{}", line);
+  std::unordered_set<std::string> listed;
+  if (cfg_.index) listed.reserve(below.entries.size());
+  for (auto& x : below.entries) {
+    if (cfg_.index) listed.insert(x.path);
+    // Changed since it was listed: its own record brings it.
+    if (!still_there(cfg_.basefd, x) || is_echo(x) || !versioned(x)) continue;
+    add(present, std::move(x));
+  }
+  if (!cfg_.index) return;
+  // What the index holds below root and the listing does not was deleted here unrecorded (a
+  // watch that overflowed, a journal that was full), unless it is excluded or back meanwhile.
+  int64_t now_ns = realtime_ns();
+  std::vector<std::string> gone;
+  auto& m = cfg_.index->entries();
+  for (auto it = root.empty() ? m.begin() : m.lower_bound(root + "/");
+       it != m.end() && is_below(it->first, root); ++it)
+    if (!listed.count(it->first)) gone.push_back(it->first);
+  for (auto& p : gone) {
+    struct stat st;
+    int err = lstat_beneath(cfg_.basefd, p, st);
+    if (err != ENOENT && err != ENOTDIR) continue;
+    if (cfg_.excludes && cfg_.excludes->match(cfg_.base_path, p, false)) continue;
+    wire::Entry e;
+    e.kind = wire::Kind::Absent;
+    e.path = p;
+    e.mtime_ns = now_ns;
+    if (is_echo(e) || !versioned(e)) continue;
+    add(absent, std::move(e));
+  }
 }
 
 void AutoPush::push() {

@@ -91,6 +91,11 @@ class AutoPush {
   std::vector<wire::Entry> build(const std::vector<Change>& changes,
                                  std::vector<Observed>& observed, TimePoint now);
   bool is_echo(const wire::Entry& e);
+  // The entries of a subtree's listing that changed, and Absent ones for what the index holds
+  // below root that is gone.
+  template <class Add, class Versioned>
+  void add_subtree(const std::string& root, ScanResult& below, std::vector<wire::Entry>& present,
+                   std::vector<wire::Entry>& absent, Add& add, Versioned& versioned);
 
   AutoPushConfig cfg_;
   Engine& eng_;

@@ -22,17 +22,14 @@ bool ignored(const std::string& path) {
   return !valid_relpath(path);
 }
 
-bool below(const std::string& p, const std::string& dir) {
-  return p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/';
-}
-
 }  // namespace
 
 ChangeQueue::ChangeQueue(Duration quiet, Duration max_delay)
     : quiet_(quiet), max_delay_(max_delay) {}
 
 void ChangeQueue::touch(const std::string& path, bool subtree) {
-  if (ignored(path)) return;
+  // The base itself is not replicated, but everything below it may be rescanned.
+  if (ignored(path) && !(subtree && path.empty())) return;
   auto [it, fresh] = items_.try_emplace(path);
   if (fresh) it->second.seq = seq_++;
   it->second.subtree |= subtree;
@@ -48,7 +45,7 @@ void ChangeQueue::moved(const std::string& from, const std::string& to) {
     source_pending = true;
   }
   // Names below "from/" sort together ("from x" may sort between "from" and "from/").
-  for (auto it = items_.lower_bound(from + "/"); it != items_.end() && below(it->first, from);) {
+  for (auto it = items_.lower_bound(from + "/"); it != items_.end() && is_below(it->first, from);) {
     carried.emplace_back(to + it->first.substr(from.size()), it->second);
     it = items_.erase(it);
   }

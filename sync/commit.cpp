@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <utility>
+#include <vector>
 
 namespace makuo {
 
@@ -29,10 +32,20 @@ void Committer::add(PendingCommit c, TimePoint now) {
 }
 
 void Committer::run(std::vector<PendingCommit>& batch) {
-  // One flush makes every temporary of the batch durable before any of them is exposed.
-  int sync_err = syncfs(basefd_) == 0 ? 0 : errno;
+  // One flush per file system makes every temporary of the batch durable before any of them
+  // is exposed (the base may hold mount points of others).
+  std::vector<std::pair<dev_t, int>> fs_err;
+  auto fs_of = [&](int dirfd) -> std::pair<dev_t, int>& {
+    struct stat st;
+    dev_t dev = fstat(dirfd, &st) == 0 ? st.st_dev : dev_t(-1);
+    for (auto& f : fs_err)
+      if (f.first == dev) return f;
+    return fs_err.emplace_back(dev, syncfs(dirfd) == 0 ? 0 : errno);
+  };
+  fs_of(basefd_);
+  for (auto& c : batch) fs_of(c.dir.get());
   for (auto& c : batch) {
-    int err = sync_err;
+    int err = fs_of(c.dir.get()).second;
     struct stat st;
     // Held from before the checks until after the rename. A write through a makuofs mount takes
     // a shared lock and then checks that its file is still linked (fs/passthrough.cpp,
@@ -78,6 +91,18 @@ void Committer::run(std::vector<PendingCommit>& batch) {
       futimens(c.dir.get(), t);
     }
     c.err = err;
+  }
+  // The renames are durable before anyone hears they are done.
+  std::vector<std::pair<std::pair<dev_t, ino_t>, int>> dir_err;
+  for (auto& c : batch) {
+    if (c.err) continue;
+    struct stat st;
+    if (fstat(c.dir.get(), &st) != 0) continue;
+    std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
+    auto it = std::find_if(dir_err.begin(), dir_err.end(), [&](auto& d) { return d.first == id; });
+    if (it == dir_err.end())
+      it = dir_err.insert(dir_err.end(), {id, fsync(c.dir.get()) == 0 ? 0 : errno});
+    c.err = it->second;
   }
 }
 

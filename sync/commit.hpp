@@ -1,5 +1,6 @@
 // Atomic, durable commits in batches: verified temporaries are flushed with one syncfs() per
-// batch (not one fsync per file) and then renamed over their targets. With a worker thread the
+// file system per batch (not one fsync per file), renamed over their targets, and the
+// directories renamed into are fsynced before the results are reported. With a worker thread the
 // flush never blocks the event loop (heartbeats and other pushes go on); results come back
 // through collect() on the caller's thread.
 #pragma once

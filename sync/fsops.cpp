@@ -40,7 +40,7 @@ int open_beneath(int basefd, std::string_view rel, int flags, mode_t mode) {
   }
 }
 
-int ensure_dir(int basefd, std::string_view rel, bool replace_symlink,
+int ensure_dir(int basefd, std::string_view rel, bool replace_symlink, mode_t leaf_mode,
                std::vector<std::string>* created) {
   int fd = open_beneath(basefd, rel, O_RDONLY | O_DIRECTORY);
   if (fd >= 0 || (fd != -ENOENT && fd != -ENOTDIR && fd != -ELOOP)) return fd;
@@ -60,7 +60,7 @@ int ensure_dir(int basefd, std::string_view rel, bool replace_symlink,
       next = -ENOENT;
     }
     if (next == -ENOENT) {
-      if (mkdirat(cur.get(), comp.c_str(), 0755) != 0) {
+      if (mkdirat(cur.get(), comp.c_str(), leaf ? leaf_mode : 0700) != 0) {
         if (errno != EEXIST) return -errno;
       } else if (created) {
         created->emplace_back(rel.substr(0, end));

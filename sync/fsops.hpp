@@ -47,12 +47,14 @@ int open_beneath(int basefd, std::string_view rel, int flags, mode_t mode = 0);
 // The content hash of regular file rel beneath base; nullopt when it cannot be read.
 std::optional<wire::Hash128> content_hash_beneath(int basefd, std::string_view rel);
 
-// Opens directory rel, creating missing components 0755 and replacing files that stand in the
-// way (as makuosan does). A symlink on the way is refused (-ELOOP); with replace_symlink, a
-// symlink at rel itself is replaced. The directories it made are appended to created (when
-// given). Returns fd or -errno.
+// Opens directory rel, creating missing components and replacing files that stand in the way
+// (as makuosan does). The components it creates are 0700 until the caller gives them their
+// mode, rel itself leaf_mode: a private directory of a push is never open to all while its
+// contents arrive, or after an abort. A symlink on the way is refused (-ELOOP); with
+// replace_symlink, a symlink at rel itself is replaced. The directories it made are appended
+// to created (when given). Returns fd or -errno.
 int ensure_dir(int basefd, std::string_view rel, bool replace_symlink = false,
-               std::vector<std::string>* created = nullptr);
+               mode_t leaf_mode = 0700, std::vector<std::string>* created = nullptr);
 
 // makuofs holds a shared flock on a file while it is open for writing through the mount.
 // lock_unless_written takes the exclusive one on rel (beneath dirfd) without waiting: the

@@ -111,6 +111,11 @@ std::string_view leaf_of(std::string_view p) {
   return pos == std::string_view::npos ? p : p.substr(pos + 1);
 }
 
+bool is_below(std::string_view p, std::string_view dir) {
+  if (dir.empty()) return !p.empty();
+  return p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/';
+}
+
 std::string join(std::string_view dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
   std::string r(dir);

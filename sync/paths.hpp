@@ -17,6 +17,8 @@ bool normalize_console_path(std::string_view in, std::string& out, std::string& 
 
 std::string_view parent_of(std::string_view p);  // "" for a top-level name
 std::string_view leaf_of(std::string_view p);
+// Whether relative path p lies strictly below directory dir (everything lies below "").
+bool is_below(std::string_view p, std::string_view dir);
 std::string join(std::string_view dir, std::string_view name);
 
 // A path as a console line or a log line shows it: as it is, or, when it holds a byte that

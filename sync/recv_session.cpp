@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_set>
 
 #include "sync/dir_digest.hpp"
 #include "sync/fsops.hpp"
@@ -141,7 +142,7 @@ void RecvSession::drop_file(uint32_t idx) {
   files_.erase(it);
 }
 
-int RecvSession::make_dir(std::string_view rel, bool replace_symlink) {
+int RecvSession::make_dir(std::string_view rel, bool replace_symlink, mode_t leaf_mode) {
   std::vector<std::string> created;
   // The directory the first new one is made in keeps its mtime (see KeepMtime).
   std::optional<KeepMtime> keep;
@@ -156,10 +157,11 @@ int RecvSession::make_dir(std::string_view rel, bool replace_symlink) {
       if (ufd >= 0) keep.emplace(ufd, true, true);
     }
   }
-  int fd = ensure_dir(cfg_.basefd, rel, replace_symlink, &created);
+  int fd = ensure_dir(cfg_.basefd, rel, replace_symlink, leaf_mode, &created);
   // Made on behalf of this push, not changed here: recorded with no version of their own (the
   // sender's, when its entry for them comes, descends from that), and not sent back.
   for (auto& d : created) applied(d, &kNoVersion);
+  made_dirs_.insert(made_dirs_.end(), created.begin(), created.end());
   return fd;
 }
 
@@ -707,7 +709,8 @@ void RecvSession::on_manifest(const wire::Manifest& m, TimePoint now) {
         }
         break;
       case wire::Kind::Dir:
-        if (int dfd = make_dir(e.path, true); dfd < 0) {
+        // Its own mode from the start (never more open than that), and ours to write into.
+        if (int dfd = make_dir(e.path, true, (e.mode & 0777) | S_IRWXU); dfd < 0) {
           resolve(idx, wire::Code::Failed, uint16_t(-dfd));
         } else {
           close(dfd);
@@ -996,6 +999,25 @@ void RecvSession::maybe_finalize() {
       }
     }
   }
+  open_made_dirs(dirs);
+}
+
+void RecvSession::open_made_dirs(const std::vector<uint32_t>& given) {
+  // Those the push carries no entry for get a directory's usual mode (its entry, in a later
+  // push, brings the sender's).
+  if (made_dirs_.empty()) return;
+  std::unordered_set<std::string_view> carried;
+  for (uint32_t i : given) carried.insert(entry(i).path);
+  for (auto& d : made_dirs_) {
+    // Another push may have brought its entry meanwhile (a version, and the sender's mode).
+    if (carried.count(d) || (cfg_.index && cfg_.index->version_at(d) != kNoVersion)) continue;
+    Fd f(open_beneath(cfg_.basefd, d, O_RDONLY | O_DIRECTORY));
+    struct stat st;
+    if (!f || fstat(f.get(), &st) != 0 || (st.st_mode & 07777) != 0700) continue;
+    // Recorded as it is now: not a change made here.
+    if (fchmod(f.get(), 0755) == 0) applied(d, &kNoVersion);
+  }
+  made_dirs_.clear();
 }
 
 PathVersion RecvSession::deleted_version(const std::string& path) {

@@ -152,6 +152,7 @@ class RecvSession {
   static constexpr int kKeptHere = -10, kSameHere = -11;
   void try_hardlinks();
   void maybe_finalize();
+  void open_made_dirs(const std::vector<uint32_t>& given);
   void run_dsync();
   // The version of a dsync deletion of path: the push's, on top of ours.
   PathVersion deleted_version(const std::string& path);
@@ -169,7 +170,8 @@ class RecvSession {
   void report_conflict(uint32_t idx, const std::string& copy);
   uint64_t tick() const;
   // ensure_dir for this push: the directories it makes are recorded as ours to take.
-  int make_dir(std::string_view rel, bool replace_symlink = false);
+  // leaf_mode: what rel gets if made here (its entry's mode, writable by us until finalized).
+  int make_dir(std::string_view rel, bool replace_symlink = false, mode_t leaf_mode = 0700);
   bool owner_kept(const wire::Entry& e) const;  // we could not give the file its owner
 
   wire::NodeId self_, sender_;
@@ -204,6 +206,7 @@ class RecvSession {
   std::unordered_map<std::string, uint32_t> file_idx_;  // linked files, for their HardLinks
   std::vector<uint32_t> hardlinks_;
   std::vector<uint32_t> dirs_;
+  std::vector<std::string> made_dirs_;  // made 0700 on the way to what the push carries
   size_t dir_resend_ = 0;
   struct Conflict {
     int64_t when_ns = 0;  // when our losing version was made

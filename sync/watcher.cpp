@@ -22,8 +22,7 @@ constexpr uint32_t kMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
                            IN_EXCL_UNLINK;
 
 bool below_or_at(const std::string& p, const std::string& dir) {
-  return p == dir ||
-         (p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/');
+  return p == dir || is_below(p, dir);
 }
 
 }  // namespace

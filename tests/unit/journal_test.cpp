@@ -1,9 +1,11 @@
 #include "fs/journal.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -175,6 +177,83 @@ TEST_F(JournalDir, ALiveWritersPartialRecordIsWaitedFor) {
   r.read(got, warn);
   EXPECT_EQ(got.size(), 1u);
   EXPECT_TRUE(warn.empty());
+}
+
+std::string only_segment(const std::string& dir) {
+  std::string seg;
+  for (auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".mkj") seg = e.path();
+  return seg;
+}
+
+TEST_F(JournalDir, DamageBetweenRecordsIsSkippedToTheNextWholeOneEvenWhileTheWriterLives) {
+  Writer w(jdir_, "t");
+  ASSERT_EQ(w.open(), 0);
+  ASSERT_EQ(w.append({Op::Write, 1, "before", ""}), 0);
+  std::ofstream(only_segment(jdir_), std::ios::app) << std::string(3000, '\xff');
+  ASSERT_EQ(w.append({Op::Write, 2, "after", ""}), 0);
+  Reader r(jdir_);
+  ASSERT_EQ(r.open(), 0);
+  std::vector<Record> got;
+  std::vector<std::string> warn;
+  r.read(got, warn);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].path, "after");
+  ASSERT_EQ(warn.size(), 1u);
+  EXPECT_NE(warn[0].find("3000 bytes"), std::string::npos) << warn[0];
+}
+
+TEST_F(JournalDir, DamageLongerThanAReadWindowIsSkippedToo) {
+  Writer w(jdir_, "t");
+  ASSERT_EQ(w.open(), 0);
+  ASSERT_EQ(w.append({Op::Write, 1, "before", ""}), 0);
+  std::ofstream(only_segment(jdir_), std::ios::app) << std::string(100000, '\xff');
+  ASSERT_EQ(w.append({Op::Write, 2, "after", ""}), 0);
+  Reader r(jdir_);
+  ASSERT_EQ(r.open(), 0);
+  std::vector<Record> got;
+  std::vector<std::string> warn;
+  for (int i = 0; i < 10 && got.size() < 2; ++i) r.read(got, warn, 4096);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].path, "after");
+}
+
+// A write that fails half-way (here: the file size limit; in life: a full disk) leaves no torn
+// record, and the change it was for is covered by a Rescan written once there is room.
+TEST_F(JournalDir, ARecordThatCannotBeWrittenIsCutOffAndARescanFollowsWhenThereIsRoom) {
+  Writer w(jdir_, "t");
+  ASSERT_EQ(w.open(), 0);
+  ASSERT_EQ(w.append({Op::Write, 1, "fits", ""}), 0);
+  auto seg = only_segment(jdir_);
+  auto size = std::filesystem::file_size(seg);
+  std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  getrlimit(RLIMIT_FSIZE, &old);
+  rlimit small = old;
+  small.rlim_cur = size + 20;  // a record gets 20 bytes in, then fails; a Rescan does not fit
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  int err = w.append({Op::Write, 2, std::string(200, 'x'), ""});
+  int err2 = w.append({Op::Unlink, 3, std::string(200, 'y'), ""});
+  setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, SIG_DFL);
+  EXPECT_EQ(err, EFBIG);
+  EXPECT_EQ(err2, EFBIG);
+  EXPECT_TRUE(w.owed());
+  EXPECT_EQ(std::filesystem::file_size(seg), size) << "the torn part was not cut off";
+  ASSERT_EQ(w.sync(), 0);
+  EXPECT_FALSE(w.owed());
+  ASSERT_EQ(w.append({Op::Write, 4, "later", ""}), 0);
+  Reader r(jdir_);
+  ASSERT_EQ(r.open(), 0);
+  std::vector<Record> got;
+  std::vector<std::string> warn;
+  r.read(got, warn);
+  EXPECT_TRUE(warn.empty()) << warn[0];
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].path, "fits");
+  EXPECT_EQ(got[1].op, Op::Rescan);
+  EXPECT_EQ(got[1].path, "");
+  EXPECT_EQ(got[2].path, "later");
 }
 
 }  // namespace
