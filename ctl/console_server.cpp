@@ -14,6 +14,7 @@
 #include "ctl/status_report.hpp"
 #include "sync/fsops.hpp"
 #include "sync/paths.hpp"
+#include "sync/push_request.hpp"
 #include "sync/scan.hpp"
 
 namespace makuo::ctl {
@@ -426,16 +427,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // targets
     SessionRequest req;
     auto& eng = srv_.engine();
-    if (a.has('t')) {
-      const Member* m = eng.members().find_by_name(a.opts['t']);
-      if (!m) {
-        write("error: " + a.opts['t'] + " is not contained in members\n");
-        return finish();
-      }
-      req.targets.push_back({m->id, m->name, m->ep});
-      req.unicast = true;
-    } else {
-      for (auto& m : eng.members().sorted()) req.targets.push_back({m.id, m.name, m.ep});
+    if (!msync_targets(eng.members(), a.has('t') ? &a.opts['t'] : nullptr, req)) {
+      write("error: " + a.opts['t'] + " is not contained in members\n");
+      return finish();
     }
     ScanOptions so;
     so.root = path;

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "fs/inode_table.hpp"
+#include "state/notify.hpp"
 
 namespace makuo::fs {
 
@@ -26,7 +27,7 @@ Invalidator::~Invalidator() {
 
 int Invalidator::start() {
   if (dir_ < 0) return EBADF;
-  name_ = std::to_string(getpid()) + ".sock";
+  name_ = state::notify::socket_name(getpid());
   // Through our descriptor of the directory: the path cannot lead anywhere else.
   std::string path = "/proc/self/fd/" + std::to_string(dir_) + "/" + name_;
   sockaddr_un a{};
@@ -52,12 +53,12 @@ void Invalidator::stop() {
 }
 
 void Invalidator::run() {
-  char buf[4200];
+  char buf[state::notify::kMaxPath + 1];
   while (!stop_) {
     pollfd p{sock_, POLLIN, 0};
     if (poll(&p, 1, 200) <= 0) continue;
     ssize_t n = recv(sock_, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0 || size_t(n) > 4095) continue;
+    if (n < 0 || size_t(n) > state::notify::kMaxPath) continue;
     invalidate(std::string(buf, size_t(n)));
   }
 }

@@ -1,8 +1,8 @@
 // Keeps the mount's kernel caches honest about what the daemon writes into the base directory
-// behind it: makuosan sends the relative path of each object it changed to a datagram socket in
-// the state directory (STATE/notify, the daemon's user's: the socket is made there through our
-// descriptor of it and never chowned by name); a thread of its own (never a request handler)
-// asks the kernel to drop the cached name and attributes.
+// behind it: the mount's side of STATE/notify (state/notify.hpp; the directory is the daemon's
+// user's: the socket is made there through our descriptor of it and never chowned by name); a
+// thread of its own (never a request handler) asks the kernel to drop the cached name and
+// attributes.
 #pragma once
 #include <atomic>
 #include <string>

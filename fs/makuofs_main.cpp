@@ -22,11 +22,11 @@
 
 #include "fs/cache_pruner.hpp"
 #include "fs/invalidator.hpp"
-#include "fs/journal.hpp"
 #include "fs/kernel_channel.hpp"
 #include "fs/passthrough.hpp"
 #include "fs/request_loop.hpp"
 #include "fs/uring_queues.hpp"
+#include "state/journal.hpp"
 #include "state/state_dir.hpp"
 #include "sync/version.hpp"
 

@@ -20,7 +20,7 @@
 
 #include "fs/caller_creds.hpp"
 #include "fs/kernel_channel.hpp"
-#include "sync/transport.hpp"
+#include "sync/clock.hpp"
 
 namespace makuo::fs {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "fs/inode_table.hpp"
-#include "fs/journal.hpp"
+#include "state/journal.hpp"
 
 namespace makuo::fs {
 

@@ -12,6 +12,7 @@
 
 #include "sync/fsops.hpp"
 #include "sync/paths.hpp"
+#include "sync/push_request.hpp"
 #include "sync/scan.hpp"
 
 namespace makuo {
@@ -303,18 +304,14 @@ void AutoPush::start(const std::vector<Change>& changes, std::vector<Observed>& 
     }
   }
   again_.clear();
-  SessionRequest req;
-  for (auto& m : eng_.members().sorted()) req.targets.push_back({m.id, m.name, m.ep});
-  if (entries.empty() || req.targets.empty()) {
-    if (!entries.empty())
-      spdlog::info("{} change(s) recorded, no other member to send them to", entries.size());
+  SessionRequest req = propagation_request(eng_.members(), std::move(entries));
+  if (req.entries.empty() || req.targets.empty()) {
+    if (!req.entries.empty())
+      spdlog::info("{} change(s) recorded, no other member to send them to", req.entries.size());
     reader_.commit(inflight_pos_);
     committed_pos_ = inflight_pos_;
     return;
   }
-  req.entries = std::move(entries);
-  req.flags = wire::kAuto;
-  req.loglevel = 1;
   inflight_entries_ = req.entries.size();
   inflight_since_ = now;
   stats_.entries += inflight_entries_;

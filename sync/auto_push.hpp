@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "fs/journal.hpp"
+#include "state/journal.hpp"
 #include "sync/change_queue.hpp"
 #include "sync/engine.hpp"
 #include "sync/hybrid_clock.hpp"

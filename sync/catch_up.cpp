@@ -8,6 +8,7 @@
 #include "sync/dir_digest.hpp"
 #include "sync/fsops.hpp"
 #include "sync/paths.hpp"
+#include "sync/push_request.hpp"
 
 namespace makuo {
 CatchUp::CatchUp(CatchUpConfig cfg, Engine& engine) : cfg_(std::move(cfg)), eng_(engine) {}
@@ -96,14 +97,12 @@ void CatchUp::compare(const std::vector<Target>& targets, const std::string& why
     }
     return [this, dirs] {
       walking_ = false;
-      SessionRequest req;
-      req.flags = wire::kDigest;
+      std::vector<wire::Entry> digests;
       for (auto& [dir, children] : *dirs) {
         dir.hash = versioned_digest(children, cfg_.index, dir.path);
-        req.entries.push_back(std::move(dir));
+        digests.push_back(std::move(dir));
       }
-      req.targets = targets_;
-      req.loglevel = 1;
+      SessionRequest req = digest_request(targets_, std::move(digests));
       sid_entries_ = req.entries.size();
       stats_.dirs_compared += sid_entries_;
       ++stats_.rounds;
@@ -174,11 +173,7 @@ void CatchUp::start_push(std::vector<std::pair<std::string, std::vector<wire::En
            std::count(b.path.begin(), b.path.end(), '/');
   });
   for (auto& e : absent) entries.push_back(std::move(e));
-  SessionRequest req;
-  req.flags = wire::kAuto | wire::kRecursive;
-  req.entries = std::move(entries);
-  req.targets = targets_;
-  req.loglevel = 1;
+  SessionRequest req = catch_up_request(targets_, std::move(entries));
   sid_entries_ = req.entries.size();
   stats_.entries += sid_entries_;
   phase_ = 2;
@@ -235,7 +230,7 @@ TimePoint CatchUp::run(TimePoint now) {
     std::string why;
     auto members = eng_.members().sorted();
     if (alone_) {
-      for (auto& m : members) targets.push_back({m.id, m.name, m.ep});
+      targets = every_member(eng_.members());
       why = "joined the cluster";
     } else {
       for (wire::NodeId j : joiners_) {
@@ -245,7 +240,7 @@ TimePoint CatchUp::run(TimePoint now) {
         std::string leader = eng_.config().name;
         for (auto& m : members)
           if (m.id != j && m.name < leader) leader = m.name;
-        if (leader == eng_.config().name) targets.push_back({jm->id, jm->name, jm->ep});
+        if (leader == eng_.config().name) targets.push_back(target_of(*jm));
       }
       why = "new member";
     }

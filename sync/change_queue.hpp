@@ -1,5 +1,5 @@
-// Coalesces recorded changes into pushes (DESIGN.md "replicate state"): a change names a path,
-// and what is sent is what that path is at push time, so a burst of writes to one file is one
+// Coalesces recorded changes into pushes (state is replicated, not operations): a change names a
+// path, and what is sent is what that path is at push time, so a burst of writes to one file is one
 // send and an editor's write-temp-then-rename is a send of the final content. Renames keep a
 // hint of their source so that receivers holding it can rename instead of receiving content.
 // Sans-I/O: fed records and times, asked what to push.
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "fs/journal.hpp"
+#include "state/journal.hpp"
 #include "sync/transport.hpp"
 
 namespace makuo {

@@ -208,7 +208,7 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
         const Member* sender = members_.find(h.node);
         it = receiving_
                  .emplace(key, std::make_unique<RecvSession>(
-                                   id_, h.node, sender ? sender->name : std::string(), from, m.sid,
+                                   id_, sender ? sender->name : std::string(), from, m.sid,
                                    cfg_.recv, committer_, worker_, rstats_, now))
                  .first;
       }

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "state/notify.hpp"
+
 namespace makuo {
 
 MountNotifier::MountNotifier(std::string dir) : dir_(std::move(dir)) {
@@ -25,13 +27,13 @@ void MountNotifier::refresh(TimePoint now) {
   if (!d) return;
   while (dirent* de = readdir(d)) {
     std::string n = de->d_name;
-    if (n.size() > 5 && n.ends_with(".sock")) targets_.push_back(dir_ + "/" + n);
+    if (state::notify::is_socket_name(n)) targets_.push_back(dir_ + "/" + n);
   }
   closedir(d);
 }
 
 void MountNotifier::changed(const std::string& path, TimePoint now) {
-  if (sock_ < 0) return;
+  if (sock_ < 0 || path.size() > state::notify::kMaxPath) return;
   if (now - refreshed_ > 2s) refresh(now);
   for (size_t i = 0; i < targets_.size();) {
     sockaddr_un a{};

@@ -1,7 +1,5 @@
-// Tells the makuofs mounts of this base directory which paths the daemon changed behind them
-// (one datagram per path to each mount's socket in STATE/notify), so that their kernel caches
-// show received files at once. Best effort by design: a mount that is gone or busy misses the
-// message and its short cache timeout covers it.
+// The daemon's side of STATE/notify (state/notify.hpp): tells the makuofs mounts of this base
+// directory which paths it changed behind them.
 #pragma once
 #include <string>
 #include <vector>

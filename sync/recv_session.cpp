@@ -82,11 +82,10 @@ std::string conflict_name(const std::string& path, const std::string& node, int6
   return join(parent_of(path), leaf + suffix);
 }
 
-RecvSession::RecvSession(wire::NodeId self, wire::NodeId sender, std::string sender_name,
-                         Endpoint from, uint32_t sid, const ReceiverConfig& cfg,
-                         Committer& committer, Worker& worker, RecvStats& stats, TimePoint now)
+RecvSession::RecvSession(wire::NodeId self, std::string sender_name, Endpoint from, uint32_t sid,
+                         const ReceiverConfig& cfg, Committer& committer, Worker& worker,
+                         RecvStats& stats, TimePoint now)
     : self_(self),
-      sender_(sender),
       sender_name_(std::move(sender_name)),
       from_(from),
       sid_(sid),
@@ -99,7 +98,7 @@ RecvSession::RecvSession(wire::NodeId self, wire::NodeId sender, std::string sen
 RecvSession::~RecvSession() {
   // Whatever did not complete leaves nothing behind.
   for (auto& [idx, f] : files_)
-    if (f.fd && f.dir) unlinkat(f.dir.get(), f.tmp.c_str(), 0);
+    if (f.data.fd() >= 0 && f.dir) unlinkat(f.dir.get(), f.tmp.c_str(), 0);
   give(held_);
 }
 
@@ -116,7 +115,7 @@ void RecvSession::give(size_t n) {
 }
 
 bool RecvSession::account(RecvFile& f) {
-  size_t now = sizeof(RecvFile) + f.stage.capacity() + f.blocks.memory();
+  size_t now = sizeof(RecvFile) - sizeof(FileAssembly) + f.data.memory();
   if (now > f.held && !take(now - f.held)) return false;
   if (now < f.held) give(f.held - now);
   f.held = now;
@@ -137,7 +136,8 @@ void RecvSession::refuse(uint32_t idx) {
 void RecvSession::drop_file(uint32_t idx) {
   auto it = files_.find(idx);
   if (it == files_.end()) return;
-  if (it->second.fd && it->second.dir) unlinkat(it->second.dir.get(), it->second.tmp.c_str(), 0);
+  if (it->second.data.fd() >= 0 && it->second.dir)
+    unlinkat(it->second.dir.get(), it->second.tmp.c_str(), 0);
   give(it->second.held);
   files_.erase(it);
 }
@@ -741,7 +741,7 @@ int RecvSession::start_file(uint32_t idx, RecvFile& f) {
   KeepMtime keep(dfd, flags_ & wire::kAuto);
   int fd = openat(dfd, f.tmp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
-  f.fd = Fd(fd);
+  f.data.attach(Fd(fd));
   return 0;
 }
 
@@ -756,12 +756,10 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
   const wire::Entry& e = entry(d.idx);
   if (e.kind != wire::Kind::File || d.offset % block_size_ != 0 || d.offset >= e.size) return;
   uint64_t block = d.offset / block_size_;
-  uint64_t expect = std::min<uint64_t>(block_size_, e.size - d.offset);
-  if (d.payload.size() != expect) return;
-  auto [it, fresh] = files_.try_emplace(d.idx);
+  if (d.payload.size() != std::min<uint64_t>(block_size_, e.size - d.offset)) return;
+  auto [it, fresh] = files_.try_emplace(d.idx, e.size, block_size_);
   RecvFile& f = it->second;
   if (fresh) {
-    f.nblocks = (e.size + block_size_ - 1) / block_size_;
     int err = account(f) ? start_file(d.idx, f) : ENOMEM;
     if (err) {
       drop_file(d.idx);
@@ -769,129 +767,71 @@ void RecvSession::on_data(const wire::Data& d, TimePoint now) {
       return;
     }
   }
-  if (f.blocks.test(block)) {
+  uint64_t expected = f.data.next_expected(), written = 0;
+  bool added = false;
+  int werr = f.data.add(block, d.payload, added, written);
+  stats_.bytes_written += written;
+  if (!werr && !added) {
     ++stats_.dup_blocks;
     return;
   }
-  int werr = 0;
-  if (!f.stage.empty() && d.offset != f.stage_off + f.stage.size()) werr = flush_stage(f);
-  if (!werr) {
-    if (f.stage.empty()) {
-      f.stage_off = d.offset;
-      // Room for the last block that takes it past kStage: the buffer never grows twofold.
-      f.stage.reserve(std::min<uint64_t>(kStage + block_size_, e.size - d.offset));
-    }
-    f.stage.insert(f.stage.end(), d.payload.begin(), d.payload.end());
-    if (f.stage.size() >= kStage) werr = flush_stage(f);
-  }
-  if (!werr && f.blocks.needs_page(block)) {
-    f.blocks.set(block);
-    if (!account(f)) werr = ENOMEM;
-  }
+  if (!werr && !account(f)) werr = ENOMEM;  // a new page of its block bitmap
   if (werr) {
     drop_file(d.idx);
     resolve(d.idx, wire::Code::Failed, uint16_t(werr));
     return;
   }
-  f.blocks.set(block);
-  ++f.have;
   // Blocks that came before the file's entry are asked for at the next poll, not as a stream
   // gap: the sender takes stream gaps for what its rate costs, and one lost manifest chunk
   // would have cut the rate of a push to a fifth for a few hundred milliseconds.
   bool before_entry = fresh && entries_.at(d.idx).late;
-  if (block > f.next_expected && !before_entry && gaps_.files.size() < 64) {
-    gaps_.files.push_back(
-        {d.idx, {{uint32_t(f.next_expected), uint32_t(block - f.next_expected)}}});
-  }
-  f.next_expected = std::max(f.next_expected, block + 1);
-  if (d.offset == f.hashed_upto) {
-    f.hasher.update(d.payload);
-    f.hashed_upto += d.payload.size();
-  }
-  if (d.last) {
-    f.hash_known = true;
-    f.hash = d.hash;
-  }
-  if (f.have == f.nblocks && f.hash_known) complete_file(d.idx);
+  if (block > expected && !before_entry && gaps_.files.size() < 64)
+    gaps_.files.push_back({d.idx, {{uint32_t(expected), uint32_t(block - expected)}}});
+  if (d.last) f.data.set_hash(d.hash);
+  if (f.data.complete()) complete_file(d.idx);
 }
 
 void RecvSession::on_coded(const wire::Data& d, TimePoint now) {
   if (!need_data_.count(d.idx)) return;
   auto it = files_.find(d.idx);
   if (it == files_.end()) return;  // nothing here yet to rebuild from
-  RecvFile& f = it->second;
-  if (d.offset % block_size_ != 0 || d.payload.size() != block_size_) return;
-  uint64_t base = d.offset / block_size_, missing = 0;
-  int nmissing = 0;
-  for (unsigned i = 0; i < 64; ++i) {
-    if (!((d.coded >> i) & 1)) continue;
-    uint64_t b = base + i;
-    if (b + 1 >= f.nblocks) return;  // full blocks only, never the last
-    if (!f.blocks.test(b)) {
-      missing = b;
-      // Two or more missing here: no use to us; the next poll's answer asks for them.
-      if (++nmissing > 1) return;
-    }
-  }
-  if (nmissing == 0) {
-    ++stats_.dup_blocks;
-    return;
-  }
-  coded_buf_.assign(d.payload.begin(), d.payload.end());
-  block_buf_.resize(block_size_);
-  for (unsigned i = 0; i < 64; ++i) {
-    uint64_t b = base + i;
-    if (!((d.coded >> i) & 1) || b == missing) continue;
-    if (int err = read_block(f, b, block_buf_.data())) {
+  if (d.offset % block_size_ != 0) return;
+  uint64_t missing = 0;
+  int err = 0;
+  switch (it->second.data.rebuild(d.offset / block_size_, d.coded, d.payload, missing, coded_buf_,
+                                  err)) {
+    case FileAssembly::Rebuild::Rebuilt:
+      ++stats_.coded_rebuilt;
+      on_data(wire::Data{d.sid, d.idx, missing * block_size_, false, {}, coded_buf_}, now);
+      return;
+    case FileAssembly::Rebuild::Nothing:
+      ++stats_.dup_blocks;
+      return;
+    case FileAssembly::Rebuild::Useless:
+      return;
+    case FileAssembly::Rebuild::Failed:
       drop_file(d.idx);
       resolve(d.idx, wire::Code::Failed, uint16_t(err));
       return;
-    }
-    wire::xor_into(coded_buf_, block_buf_);
   }
-  ++stats_.coded_rebuilt;
-  on_data(wire::Data{d.sid, d.idx, missing * block_size_, false, {}, coded_buf_}, now);
-}
-
-// A block this file has: from the gathered writes not yet written, or from the temporary.
-int RecvSession::read_block(const RecvFile& f, uint64_t block, uint8_t* out) {
-  uint64_t off = block * block_size_;
-  if (off >= f.stage_off && off + block_size_ <= f.stage_off + f.stage.size()) {
-    std::memcpy(out, f.stage.data() + (off - f.stage_off), block_size_);
-    return 0;
-  }
-  ssize_t n = pread(f.fd.get(), out, block_size_, off_t(off));
-  if (n == ssize_t(block_size_)) return 0;
-  return n < 0 ? errno : EIO;
-}
-
-int RecvSession::flush_stage(RecvFile& f) {
-  if (f.stage.empty()) return 0;
-  ssize_t n = pwrite(f.fd.get(), f.stage.data(), f.stage.size(), off_t(f.stage_off));
-  if (n != ssize_t(f.stage.size())) return n < 0 ? errno : ENOSPC;
-  stats_.bytes_written += f.stage.size();
-  // Start writeback of every 8 MiB as it fills, so that the commit's flush finds little to do.
-  constexpr uint64_t kChunk = 8 << 20;
-  uint64_t end = f.stage_off + f.stage.size();
-  if (end / kChunk != f.stage_off / kChunk)
-    sync_file_range(f.fd.get(), off_t((end / kChunk - 1) * kChunk), off_t(kChunk),
-                    SYNC_FILE_RANGE_WRITE);
-  f.stage.clear();
-  return 0;
 }
 
 void RecvSession::complete_file(uint32_t idx) {
-  RecvFile& f = files_.at(idx);
+  FileAssembly& f = files_.at(idx).data;
   const wire::Entry& e = entry(idx);
-  if (int err = flush_stage(f)) return verified(idx, err);
+  uint64_t written = 0;
+  int ferr = f.flush(written);
+  stats_.bytes_written += written;
+  if (ferr) return verified(idx, ferr);
   need_data_.erase(idx);  // nothing more is written to it: the worker may read it
-  if (f.hashed_upto >= e.size) return verified(idx, f.hasher.digest() == f.hash ? 0 : EBADMSG);
+  if (f.hashed_upto() >= e.size)
+    return verified(idx, f.hasher().digest() == f.hash() ? 0 : EBADMSG);
   // Blocks came out of order (repairs): what follows the first gap is hashed on the worker,
   // not here, however large the file.
   ++pending_jobs_;
   std::weak_ptr<char> life = life_;
-  worker_.post([this, life, idx, fd = f.fd.get(), from = f.hashed_upto, hasher = &f.hasher,
-                want = f.hash]() -> Worker::Done {
+  worker_.post([this, life, idx, fd = f.fd(), from = f.hashed_upto(), hasher = &f.hasher(),
+                want = f.hash()]() -> Worker::Done {
     int err = hash_fd(fd, from, *hasher);
     if (!err && hasher->digest() != want) err = EBADMSG;
     return [this, life, idx, err] {
@@ -906,7 +846,7 @@ void RecvSession::complete_file(uint32_t idx) {
 void RecvSession::verified(uint32_t idx, int err) {
   RecvFile& f = files_.at(idx);
   const wire::Entry& e = entry(idx);
-  if (!err) err = apply_meta_fd(f.fd.get(), e);
+  if (!err) err = apply_meta_fd(f.data.fd(), e);
   if (err) {  // EBADMSG: the whole-file hash does not match
     drop_file(idx);
     resolve(idx, wire::Code::Failed, uint16_t(err));
@@ -1152,11 +1092,11 @@ void RecvSession::on_poll(const wire::Poll& p, TimePoint now, Transport& net) {
       nf.ranges.push_back({0, uint32_t(nb)});
     } else {
       const RecvFile& f = it->second;
-      uint64_t b = f.blocks.next_missing(0, nb);
+      uint64_t b = f.data.next_missing(0, nb);
       while (b < nb && nf.ranges.size() < 64) {
-        uint64_t e = std::min(f.blocks.next_present(b, nb), b + UINT32_MAX);
+        uint64_t e = std::min(f.data.next_present(b, nb), b + UINT32_MAX);
         nf.ranges.push_back({uint32_t(b), uint32_t(e - b)});
-        b = f.blocks.next_missing(e, nb);
+        b = f.data.next_missing(e, nb);
       }
       if (nf.ranges.empty()) {
         if (idx == p.sent_upto) break;  // nothing missing yet in the file in flight

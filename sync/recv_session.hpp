@@ -12,6 +12,7 @@
 
 #include "sync/block_set.hpp"
 #include "sync/commit.hpp"
+#include "sync/file_assembly.hpp"
 #include "sync/hash.hpp"
 #include "sync/hybrid_clock.hpp"
 #include "sync/memory_budget.hpp"
@@ -61,9 +62,9 @@ struct RecvStats {
 
 class RecvSession {
  public:
-  RecvSession(wire::NodeId self, wire::NodeId sender, std::string sender_name, Endpoint from,
-              uint32_t sid, const ReceiverConfig& cfg, Committer& committer, Worker& worker,
-              RecvStats& stats, TimePoint now);
+  RecvSession(wire::NodeId self, std::string sender_name, Endpoint from, uint32_t sid,
+              const ReceiverConfig& cfg, Committer& committer, Worker& worker, RecvStats& stats,
+              TimePoint now);
   ~RecvSession();
   RecvSession(const RecvSession&) = delete;
   RecvSession& operator=(const RecvSession&) = delete;
@@ -88,25 +89,14 @@ class RecvSession {
 
  private:
   struct RecvFile {
-    Fd dir, fd;
+    RecvFile(uint64_t size, uint32_t block_size) : data(size, block_size) {}
+    Fd dir;
     std::string tmp;
-    BlockSet blocks;
-    uint64_t nblocks = 0, have = 0, hashed_upto = 0;
-    size_t held = 0;             // bytes taken from the budget for it
-    uint64_t next_expected = 0;  // first-pass blocks arrive in order: a jump is a loss
-    bool hash_known = false;
-    wire::Hash128 hash{};
-    Hasher hasher;
-    // Blocks that arrive one after the other are gathered and written together: one pwrite
-    // per kStage bytes instead of one per datagram.
-    std::vector<uint8_t> stage;
-    uint64_t stage_off = 0;
+    size_t held = 0;  // bytes taken from the budget for it
+    FileAssembly data;
   };
-  static constexpr size_t kStage = 128 << 10;
-  int flush_stage(RecvFile& f);                                     // 0 or errno
-  int read_block(const RecvFile& f, uint64_t block, uint8_t* out);  // 0 or errno
   void on_coded(const wire::Data& d, TimePoint now);
-  std::vector<uint8_t> coded_buf_, block_buf_;
+  std::vector<uint8_t> coded_buf_;
 
   bool dry() const { return flags_ & wire::kDryRun; }
   const wire::Entry& entry(uint32_t idx) const { return *entries_.at(idx).entry; }
@@ -174,7 +164,7 @@ class RecvSession {
   int make_dir(std::string_view rel, bool replace_symlink = false, mode_t leaf_mode = 0700);
   bool owner_kept(const wire::Entry& e) const;  // we could not give the file its owner
 
-  wire::NodeId self_, sender_;
+  wire::NodeId self_;
   std::string sender_name_;
   Endpoint from_;
   uint32_t sid_;

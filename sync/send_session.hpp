@@ -126,6 +126,9 @@ class SendSession {
     uint32_t repaired_after_poll = 0;  // poll_seq_ when it was last repaired
   };
   struct Current {
+    // User-provided: clang asks whether optional<Current> can be made before this class is
+    // complete, and defaulted member initializers are not parsed by then.
+    Current() noexcept {}
     uint32_t idx = 0;
     Fd fd;
     uint64_t offset = 0;

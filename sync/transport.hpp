@@ -1,26 +1,13 @@
 // What the protocol state machines need from the network: a datagram out, and the time.
 // Boost.Asio implements it for real (udp_node.cpp); tests use an in-memory network.
 #pragma once
-#include <time.h>
-
-#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
 
+#include "sync/clock.hpp"
+
 namespace makuo {
-
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
-using Duration = Clock::duration;
-using namespace std::chrono_literals;
-
-// Wall-clock time in ns: what mtimes, journal records and tombstones are compared in.
-inline int64_t realtime_ns() {
-  timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
 
 struct Endpoint {
   uint32_t addr = 0;  // IPv4, host order

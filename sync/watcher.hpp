@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "fs/journal.hpp"
+#include "state/journal.hpp"
 #include "sync/transport.hpp"
 
 namespace makuo {

@@ -1,5 +1,5 @@
 // The makuo datagram format: pure functions between bytes and structs. Every length is checked;
-// nothing here does I/O. See DESIGN.md "Wire protocol".
+// nothing here does I/O. docs/ARCHITECTURE.md says where it sits.
 #pragma once
 #include <array>
 #include <cstdint>

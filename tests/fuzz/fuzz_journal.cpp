@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "fs/journal.hpp"
+#include "state/journal.hpp"
 
 using namespace makuo::journal;
 

@@ -32,8 +32,6 @@ for p in makuosan.8 msync.1 makuofs.8; do
     fail "$b: --help (<) and $p (>) differ:"; cat "$MK_WORK/diff" >&2
   fi
 done
-"$src/scripts/readme-options" "$bld" --check && ok "README's option blocks are the programs' --help" \
-  || fail "README's option blocks differ from --help (run scripts/readme-options build)"
 # Mount options: the names that open each line of --help's "Mount options:" (comma-separated
 # runs), and every *name* of the man page's MOUNT OPTIONS headings.
 mopts_help() {

@@ -1,4 +1,4 @@
-#include "fs/journal.hpp"
+#include "state/journal.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -236,8 +236,8 @@ TEST_F(JournalDir, ARecordThatCannotBeWrittenIsCutOffAndARescanFollowsWhenThereI
   int err2 = w.append({Op::Unlink, 3, std::string(200, 'y'), ""});
   setrlimit(RLIMIT_FSIZE, &old);
   std::signal(SIGXFSZ, SIG_DFL);
-  EXPECT_EQ(err, EFBIG);
-  EXPECT_EQ(err2, EFBIG);
+  EXPECT_NE(err, 0);  // a short write (ENOSPC), or EFBIG
+  EXPECT_NE(err2, 0);
   EXPECT_TRUE(w.owed());
   EXPECT_EQ(std::filesystem::file_size(seg), size) << "the torn part was not cut off";
   ASSERT_EQ(w.sync(), 0);

@@ -1,4 +1,4 @@
-#include "sync/sd_notify.hpp"
+#include "daemon/sd_notify.hpp"
 
 #include <sys/socket.h>
 #include <sys/un.h>

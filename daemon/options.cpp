@@ -1,4 +1,4 @@
-#include "sync/options.hpp"
+#include "daemon/options.hpp"
 
 #include <getopt.h>
 #include <unistd.h>

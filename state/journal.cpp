@@ -1,4 +1,4 @@
-#include "fs/journal.hpp"
+#include "state/journal.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,8 +13,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "sync/fsops.hpp"
-#include "sync/transport.hpp"
+#include "sync/clock.hpp"
 
 namespace makuo::journal {
 namespace {
@@ -224,7 +223,10 @@ int Writer::put(const Record& r, bool reserve) {
   encode(buf_, r);
   if (!(reserve && size_ + buf_.size() <= alloc_end_))
     if (int e = allocate(buf_.size())) return e;
-  if (int e = write_all(fd_, buf_.data(), buf_.size())) {
+  // One write(2): a reader sees a record whole or not yet (see Reader::read).
+  ssize_t n = ::write(fd_, buf_.data(), buf_.size());
+  if (n != ssize_t(buf_.size())) {
+    int e = n < 0 ? errno : ENOSPC;
     // Appends go to the end of the file: whatever part of the record got there is cut off, or
     // the next record goes to a segment of its own (the reader skips a torn tail).
     if (ftruncate(fd_, off_t(size_)) != 0) torn_ = true;
@@ -418,7 +420,8 @@ int Reader::save_cursor() {
   for (auto& [name, s] : segs_) body += name + " " + std::to_string(s.done) + "\n";
   int fd = openat(dirfd_, ".cursor.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
-  int e = write_all(fd, reinterpret_cast<const uint8_t*>(body.data()), body.size());
+  ssize_t n = ::write(fd, body.data(), body.size());
+  int e = n < 0 ? errno : size_t(n) != body.size() ? ENOSPC : 0;
   if (!e && fdatasync(fd) != 0) e = errno;
   close(fd);
   if (!e && renameat(dirfd_, ".cursor.tmp", dirfd_, kCursor) != 0) e = errno;
