@@ -184,19 +184,18 @@ bool read_lines(const std::string& file, std::vector<std::string>& out) {
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc <= 1) {
-    usage(stderr);
-    return 1;
-  }
-  std::string mcmd = "send", mopt, sopt, target, script, passfile;
-  const char* env = getenv("MSYNC_TARGET");
-  target = env ? env : "tcp:127.0.0.1:5000";
+// What the command line asks for.
+struct Args {
+  std::string mcmd = "send", mopt, sopt, target, script, passfile, group;
   int loglevel = 0;
-  bool del = false, progress = false, single = false;
-  std::vector<std::string> excludes;
+  bool del = false, progress = false, single = false, json = false;
+  std::vector<std::string> excludes, paths;
+};
+
+// -1: go on; otherwise the exit status (--help, --version, a bad option).
+int parse(int argc, char** argv, Args& a) {
+  const char* env = getenv("MSYNC_TARGET");
+  a.target = env ? env : "tcp:127.0.0.1:5000";
   enum {
     kStatus = 256,
     kMembers,
@@ -208,7 +207,6 @@ int main(int argc, char** argv) {
     kProgress,
     kJson
   };
-  bool json = false;
   static const option longs[] = {{"status", no_argument, nullptr, kStatus},
                                  {"members", no_argument, nullptr, kMembers},
                                  {"check", no_argument, nullptr, kCheck},
@@ -223,67 +221,66 @@ int main(int argc, char** argv) {
                                  {nullptr, 0, nullptr, 0}};
   opterr = 0;
   int c;
-  std::string group_opt;
   while ((c = getopt_long(argc, argv, ":g:c:f:t:K:l:hvrnV", longs, nullptr)) != -1) {
     switch (c) {
       case kStatus:
-        mcmd = "status";
-        single = true;
+        a.mcmd = "status";
+        a.single = true;
         break;
       case kMembers:
-        mcmd = "members";
-        single = true;
+        a.mcmd = "members";
+        a.single = true;
         break;
       case kCheck:
-        mcmd = "check";
+        a.mcmd = "check";
         break;
       case kSync:
-        mcmd = "sync";
+        a.mcmd = "sync";
         break;
       case kDelete:
-        del = true;
+        a.del = true;
         break;
       case kExclude:
-        excludes.push_back(optarg);
+        a.excludes.push_back(optarg);
         break;
       case kExcludeFrom:
-        if (!read_lines(optarg, excludes)) {
+        if (!read_lines(optarg, a.excludes)) {
           fprintf(stderr, "msync: can't read exclude file %s\n", optarg);
           return 1;
         }
         break;
       case kProgress:
-        progress = true;
+        a.progress = true;
         break;
       case kJson:
-        json = true;
+        a.json = true;
         break;
       case 'r':
-        mopt += " -r";
+        a.mopt += " -r";
         break;
       case 'n':
-        mopt += " -n";
+        a.mopt += " -n";
         break;
       case 't':
-        mopt += std::string(" -t ") + optarg;
+        a.mopt += std::string(" -t ") + optarg;
         break;
       case 'g':
-        group_opt = optarg;
+        a.group = optarg;
         break;
       case 'c':
-        target = optarg;
+        a.target = optarg;
         break;
       case 'f':
-        script = optarg;
+        a.script = optarg;
         break;
       case 'K':
-        passfile = optarg;
+        a.passfile = optarg;
         break;
       case 'l':
-        loglevel = atoi(optarg);
+        a.loglevel = atoi(optarg);
         break;
       case 'v':
-        ++loglevel;
+        ++a.loglevel;
         break;
       case 'h':
         usage(stdout);
@@ -301,79 +298,111 @@ int main(int argc, char** argv) {
         return 1;
     }
   }
-  if (json) {
-    if (mcmd != "status") {
+  a.paths.assign(argv + optind, argv + argc);
+  if (a.json) {
+    if (a.mcmd != "status") {
       fprintf(stderr, "msync: --json works only with --status\n");
       usage(stderr);
       return 1;
     }
-    mcmd = "status json";
+    a.mcmd = "status json";
   }
-  bool send_mode = mcmd == "send" || mcmd == "sync";
-  if (del && !send_mode) {
+  bool send_mode = a.mcmd == "send" || a.mcmd == "sync";
+  if (a.del && !send_mode) {
     fprintf(stderr, "msync: --delete works only with send or --sync\n");
     usage(stderr);
     return 1;
   }
-  if (!group_opt.empty()) {
+  if (!a.group.empty()) {
     if (!send_mode) {
       fprintf(stderr, "msync: -g works only with send or --sync\n");
       return 1;
     }
-    sopt = " -g " + group_opt;
+    a.sopt = " -g " + a.group;
   }
-  std::string password;
-  if (!passfile.empty()) {
-    std::vector<std::string> l;
-    if (!read_lines(passfile, l)) {
-      fprintf(stderr, "msync: can't read password file %s\n", passfile.c_str());
-      return 1;
-    }
-    password = l.empty() ? "" : l[0];
-  }
-  std::vector<std::string> commands;
-  if (!script.empty()) {
-    if (!read_lines(script, commands)) {
-      fprintf(stderr, "msync: can't read command file %s\n", script.c_str());
-      return 1;
-    }
-  } else {
-    std::vector<std::string> paths(argv + optind, argv + argc);
-    if (paths.empty() || single) paths = {""};
-    for (auto& p : paths) {
-      std::string ep = makuo::ctl::quote_arg(p);
-      if (del) commands.push_back("dsync" + mopt + " " + ep);
-      commands.push_back(mcmd + mopt + (send_mode ? sopt : "") + " " + ep);
-    }
-  }
+  return -1;
+}
 
-  Client cl;
-  std::string why;
-  if (!cl.connect_to(target, why)) {
-    fprintf(stderr, "error: can't connect to makuosan at %s: %s (is the daemon running?)\n",
-            target.c_str(), why.c_str());
-    return 1;
+// The console commands to run: from -f's file, or one (two with --delete) per path.
+bool commands_of(const Args& a, std::vector<std::string>& commands) {
+  if (!a.script.empty()) {
+    if (read_lines(a.script, commands)) return true;
+    fprintf(stderr, "msync: can't read command file %s\n", a.script.c_str());
+    return false;
   }
-  auto fail_read = [&](Client::Read r, const std::string& what) {
-    switch (r) {
-      case Client::Read::Eof:
-        fprintf(stderr, "error: makuosan closed the connection (%s)\n", what.c_str());
-        break;
-      case Client::Read::Timeout:
-        fprintf(stderr, "error: makuosan did not answer (%s)\n", what.c_str());
-        break;
-      default:
-        fprintf(stderr, "error: makuosan socket error (%s)\n", what.c_str());
+  bool send_mode = a.mcmd == "send" || a.mcmd == "sync";
+  std::vector<std::string> paths = a.paths;
+  if (paths.empty() || a.single) paths = {""};
+  for (auto& p : paths) {
+    std::string ep = makuo::ctl::quote_arg(p);
+    if (a.del) commands.push_back("dsync" + a.mopt + " " + ep);
+    commands.push_back(a.mcmd + a.mopt + (send_mode ? a.sopt : "") + " " + ep);
+  }
+  return true;
+}
+
+int fail_read(Client::Read r, const std::string& what) {
+  switch (r) {
+    case Client::Read::Eof:
+      fprintf(stderr, "error: makuosan closed the connection (%s)\n", what.c_str());
+      break;
+    case Client::Read::Timeout:
+      fprintf(stderr, "error: makuosan did not answer (%s)\n", what.c_str());
+      break;
+    default:
+      fprintf(stderr, "error: makuosan socket error (%s)\n", what.c_str());
+  }
+  return 1;
+}
+
+// The live line of --progress on stderr, and the daemon's lines around it.
+class Output {
+ public:
+  // One line from the daemon while a command runs.
+  void line(const std::string& l) {
+    if (l == "alive") return;
+    if (l.rfind("progress ", 0) == 0) return progress(l);
+    clear();
+    if (l.rfind("error:", 0) == 0) {
+      failed_ = true;
+      fprintf(stderr, "%s\n", l.c_str());
+    } else {
+      if (l.find(": NG ") != std::string::npos) failed_ = true;
+      printf("%s\n", l.c_str());
+      fflush(stdout);
     }
-    return 1;
-  };
+  }
+  void clear() {
+    if (shown_) fprintf(stderr, "\r\033[K");
+    shown_ = false;
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  void progress(const std::string& l) {
+    unsigned long long fd = 0, ft = 0, bs = 0, bt = 0;
+    if (sscanf(l.c_str(), "progress %llu %llu %llu %llu", &fd, &ft, &bs, &bt) != 4) return;
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    double rate = secs > 0 ? double(bs) / secs : 0;
+    double eta = rate > 0 && bt > bs ? double(bt - bs) / rate : 0;
+    fprintf(stderr, "\r\033[K files %llu/%llu  %s/%s  %s/s  ETA %.0fs", fd, ft,
+            human(double(bs)).c_str(), human(double(bt)).c_str(), human(rate).c_str(), eta);
+    shown_ = true;
+  }
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  bool shown_ = false, failed_ = false;
+};
+
+// Logs in, sets the console up, runs the commands, quits. The exit status.
+int run(Client& cl, const Args& a, const std::vector<std::string>& commands,
+        const std::string& password) {
   auto quiet = [](const std::string&) {};
   if (auto r = cl.until_prompt(5000, password, quiet); r != Client::Read::Prompt)
     return fail_read(r, "connect");
   int timeout = 5000;
-  std::vector<std::string> setup = {"alive on", "loglevel " + std::to_string(loglevel)};
-  for (auto& x : excludes) setup.push_back("exclude add " + makuo::ctl::quote_token(x));
-  if (progress && isatty(2)) setup.push_back("progress on");
+  std::vector<std::string> setup = {"alive on", "loglevel " + std::to_string(a.loglevel)};
+  for (auto& x : a.excludes) setup.push_back("exclude add " + makuo::ctl::quote_token(x));
+  if (a.progress && isatty(2)) setup.push_back("progress on");
   for (auto& s : setup) {
     int lines = 0;
     if (!cl.send_line(s)) return fail_read(Client::Read::Error, s);
@@ -383,54 +412,51 @@ int main(int argc, char** argv) {
     if (r != Client::Read::Prompt) return fail_read(r, s);
     if (s == "alive on" && lines == 0) timeout = 30000;  // the daemon says "alive" while busy
   }
-  bool failed = false;
-  bool progress_shown = false;
-  auto start = std::chrono::steady_clock::now();
+  Output out;
   for (auto& cmd : commands) {
     if (cmd.size() > 1000) {
       fprintf(stderr, "error: command too long\n");
       return 1;
     }
     if (!cl.send_line(cmd)) return fail_read(Client::Read::Error, cmd);
-    auto r = cl.until_prompt(timeout, password, [&](const std::string& l) {
-      if (l == "alive") return;
-      if (l.rfind("progress ", 0) == 0) {
-        unsigned long long fd = 0, ft = 0, bs = 0, bt = 0;
-        if (sscanf(l.c_str(), "progress %llu %llu %llu %llu", &fd, &ft, &bs, &bt) == 4) {
-          double secs =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          double rate = secs > 0 ? double(bs) / secs : 0;
-          double eta = rate > 0 && bt > bs ? double(bt - bs) / rate : 0;
-          fprintf(stderr, "\r\033[K files %llu/%llu  %s/%s  %s/s  ETA %.0fs", fd, ft,
-                  human(double(bs)).c_str(), human(double(bt)).c_str(), human(rate).c_str(), eta);
-          progress_shown = true;
-        }
-        return;
-      }
-      if (progress_shown) {
-        fprintf(stderr, "\r\033[K");
-        progress_shown = false;
-      }
-      if (l.rfind("error:", 0) == 0) {
-        failed = true;
-        fprintf(stderr, "%s\n", l.c_str());
-      } else {
-        if (l.find(": NG ") != std::string::npos) failed = true;
-        printf("%s\n", l.c_str());
-        fflush(stdout);
-      }
-    });
-    if (progress_shown) {
-      fprintf(stderr, "\r\033[K");
-      progress_shown = false;
-    }
+    auto r = cl.until_prompt(timeout, password, [&](const std::string& l) { out.line(l); });
+    out.clear();
     if (r != Client::Read::Prompt) return fail_read(r, cmd);
   }
   cl.send_line("quit");
-  auto r = cl.until_prompt(5000, password, quiet);
-  if (r == Client::Read::Prompt) {
+  if (cl.until_prompt(5000, password, quiet) == Client::Read::Prompt) {
     fprintf(stderr, "error: quit error?!\n");
     return 1;
   }
-  return failed ? 1 : 0;
+  return out.failed() ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc <= 1) {
+    usage(stderr);
+    return 1;
+  }
+  Args a;
+  if (int rc = parse(argc, argv, a); rc >= 0) return rc;
+  std::string password;
+  if (!a.passfile.empty()) {
+    std::vector<std::string> l;
+    if (!read_lines(a.passfile, l)) {
+      fprintf(stderr, "msync: can't read password file %s\n", a.passfile.c_str());
+      return 1;
+    }
+    password = l.empty() ? "" : l[0];
+  }
+  std::vector<std::string> commands;
+  if (!commands_of(a, commands)) return 1;
+  Client cl;
+  std::string why;
+  if (!cl.connect_to(a.target, why)) {
+    fprintf(stderr, "error: can't connect to makuosan at %s: %s (is the daemon running?)\n",
+            a.target.c_str(), why.c_str());
+    return 1;
+  }
+  return run(cl, a, commands, password);
 }

@@ -110,78 +110,24 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
   ++stats_.rx_packets;
   stats_.rx_bytes += pkt.size();
   wire::Header h;
-  if (auto err = wire::decode_header(pkt, h); err != wire::Error::Ok) {
-    if (!pkt.empty() && pkt[0] == 7) {
-      ++stats_.drop_makuosan;  // a makuosan 1.3.x daemon on the same group and port
-    } else if (err == wire::Error::Truncated) {
-      ++stats_.drop_truncated;
-    } else if (err == wire::Error::BadMagic) {
-      ++stats_.drop_magic;
-    } else if (err == wire::Error::BadVersion) {
-      ++stats_.drop_version;
-      // Our magic, another protocol: a makuo of another release. Said once an hour per peer.
-      ++stats_.drop_other_release;
-      auto [it, fresh] = release_warned_.try_emplace(from.addr, now);
-      if (fresh || now - it->second > std::chrono::hours(1)) {
-        it->second = now;
-        if (release_warned_.size() > 1024) release_warned_.clear();
-        spdlog::warn(
-            "{} speaks makuo protocol {} and this node {}: their datagrams are dropped both "
-            "ways. Release 0.2 orders versions, not mtimes, and cannot be mixed with 0.1: "
-            "upgrade every node",
-            from.str(), pkt.size() > 4 ? int(pkt[4]) : -1, int(wire::kVersion));
-      }
-    } else {
-      ++stats_.drop_malformed;
-    }
-    return;
-  }
+  if (auto err = wire::decode_header(pkt, h); err != wire::Error::Ok)
+    return drop_undecodable(err, pkt, from, now);
   if (h.node == id_) return;  // our own multicast looped back
   auto body = pkt.subspan(wire::kHeaderSize);
-  auto bad = [&] { ++stats_.drop_malformed; };
-  if (h.type == wire::Type::Challenge) {
-    wire::Challenge c;
-    if (wire::decode(body, c) != wire::Error::Ok) return bad();
-    wire::Bytes b;
-    wire::encode(b, id_, wire::Response{c.nonce, self_announce()});
-    net_.send(from, b);
-    return;
-  }
-  if (h.type == wire::Type::Response) {
-    wire::Response r;
-    if (wire::decode(body, r) != wire::Error::Ok) return bad();
-    auto it = challenges_.find(h.node);
-    if (it == challenges_.end() || it->second.c.nonce != r.nonce) return;
-    net_.prove(h.node, how.counter);
-    challenges_.erase(it);
-    // Proven live now, by an answer only a key holder could seal: a member at once (it is
-    // heard on the group from now on), instead of at its next heartbeat.
-    heard(h.node, r.who, from, now);
-    return;
-  }
-  if (!how.proven) {
-    ++stats_.drop_unproven;
-    return challenge(h.node, from, now);
-  }
-  // Membership is heard on the group only, and our unicast socket takes only what members send.
-  const Member* member = members_.find(h.node);
-  bool membership =
-      h.type == wire::Type::Hello || h.type == wire::Type::Heartbeat || h.type == wire::Type::Bye;
-  if (!how.group && (membership || !member || !(member->ep == from)))
-    return void(++stats_.drop_not_member);
-  members_.touch(h.node, now);
+  const Member* member = nullptr;
+  if (!admitted(h, body, from, now, how, member)) return;
   switch (h.type) {
     case wire::Type::Hello:
     case wire::Type::Heartbeat: {
       wire::Announce a;
-      if (wire::decode(body, a) != wire::Error::Ok) return bad();
+      if (wire::decode(body, a) != wire::Error::Ok) return void(++stats_.drop_malformed);
       heard(h.node, a, from, now);
       if (h.type == wire::Type::Hello) announce(wire::Type::Heartbeat, net_.group());
       return;
     }
     case wire::Type::Challenge:
     case wire::Type::Response:
-      return;  // answered above
+      return;  // answered by admitted()
     case wire::Type::Bye: {
       if (const Member* m = members_.find(h.node)) {
         Member copy = *m;
@@ -190,9 +136,100 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
       }
       return;
     }
+    case wire::Type::Manifest:
+    case wire::Type::Data:
+    case wire::Type::Poll:
+    case wire::Type::End:
+    case wire::Type::DeleteAck:
+      return to_receiver(h, body, from, now, member);
+    case wire::Type::Report:
+    case wire::Type::Nack:
+    case wire::Type::DeleteReport:
+      return to_sender(h, body, now);
+  }
+}
+
+// Counted by why: another makuosan, another release (said once an hour per peer), or noise.
+void Engine::drop_undecodable(wire::Error err, std::span<const uint8_t> pkt, Endpoint from,
+                              TimePoint now) {
+  if (!pkt.empty() && pkt[0] == 7) {
+    ++stats_.drop_makuosan;  // a makuosan 1.3.x daemon on the same group and port
+  } else if (err == wire::Error::Truncated) {
+    ++stats_.drop_truncated;
+  } else if (err == wire::Error::BadMagic) {
+    ++stats_.drop_magic;
+  } else if (err == wire::Error::BadVersion) {
+    ++stats_.drop_version;
+    // Our magic, another protocol: a makuo of another release. Said once an hour per peer.
+    ++stats_.drop_other_release;
+    auto [it, fresh] = release_warned_.try_emplace(from.addr, now);
+    if (fresh || now - it->second > std::chrono::hours(1)) {
+      it->second = now;
+      if (release_warned_.size() > 1024) release_warned_.clear();
+      spdlog::warn(
+          "{} speaks makuo protocol {} and this node {}: their datagrams are dropped both "
+          "ways. Release 0.2 orders versions, not mtimes, and cannot be mixed with 0.1: "
+          "upgrade every node",
+          from.str(), pkt.size() > 4 ? int(pkt[4]) : -1, int(wire::kVersion));
+    }
+  } else {
+    ++stats_.drop_malformed;
+  }
+}
+
+// Challenges and their answers are handled here; anything else is taken only from a sender
+// that proved it is live now, and on our unicast socket only from a member (membership itself
+// is heard on the group only). member: the sender, when it is one.
+bool Engine::admitted(const wire::Header& h, std::span<const uint8_t> body, Endpoint from,
+                      TimePoint now, Arrival how, const Member*& member) {
+  auto bad = [&] {
+    ++stats_.drop_malformed;
+    return false;
+  };
+  if (h.type == wire::Type::Challenge) {
+    wire::Challenge c;
+    if (wire::decode(body, c) != wire::Error::Ok) return bad();
+    wire::Bytes b;
+    wire::encode(b, id_, wire::Response{c.nonce, self_announce()});
+    net_.send(from, b);
+    return false;
+  }
+  if (h.type == wire::Type::Response) {
+    wire::Response r;
+    if (wire::decode(body, r) != wire::Error::Ok) return bad();
+    auto it = challenges_.find(h.node);
+    if (it == challenges_.end() || it->second.c.nonce != r.nonce) return false;
+    net_.prove(h.node, how.counter);
+    challenges_.erase(it);
+    // Proven live now, by an answer only a key holder could seal: a member at once (it is
+    // heard on the group from now on), instead of at its next heartbeat.
+    heard(h.node, r.who, from, now);
+    return false;
+  }
+  if (!how.proven) {
+    ++stats_.drop_unproven;
+    challenge(h.node, from, now);
+    return false;
+  }
+  // Membership is heard on the group only, and our unicast socket takes only what members send.
+  member = members_.find(h.node);
+  bool membership =
+      h.type == wire::Type::Hello || h.type == wire::Type::Heartbeat || h.type == wire::Type::Bye;
+  if (!how.group && (membership || !member || !(member->ep == from))) {
+    ++stats_.drop_not_member;
+    return false;
+  }
+  members_.touch(h.node, now);
+  return true;
+}
+
+// What a sender sends to the receivers of its push.
+void Engine::to_receiver(const wire::Header& h, std::span<const uint8_t> body, Endpoint from,
+                         TimePoint now, const Member* member) {
+  switch (h.type) {
     case wire::Type::Manifest: {
       wire::Manifest m;
-      if (wire::decode(body, m) != wire::Error::Ok) return bad();
+      if (wire::decode(body, m) != wire::Error::Ok) return void(++stats_.drop_malformed);
       auto key = std::make_pair(h.node, m.sid);
       auto it = receiving_.find(key);
       if (it == receiving_.end()) {
@@ -225,7 +262,7 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
     }
     case wire::Type::Data: {
       wire::Data d;
-      if (wire::decode(body, d) != wire::Error::Ok) return bad();
+      if (wire::decode(body, d) != wire::Error::Ok) return void(++stats_.drop_malformed);
       auto it = receiving_.find({h.node, d.sid});
       if (it == receiving_.end()) {
         // The push's first manifest chunks may have been lost: its session, when it comes,
@@ -240,7 +277,7 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
     }
     case wire::Type::Poll: {
       wire::Poll p;
-      if (wire::decode(body, p) != wire::Error::Ok) return bad();
+      if (wire::decode(body, p) != wire::Error::Ok) return void(++stats_.drop_malformed);
       auto it = receiving_.find({h.node, p.sid});
       if (it == receiving_.end()) return void(++stats_.drop_unknown_session);
       committer_.flush();  // answer with everything that is ready
@@ -249,7 +286,7 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
     }
     case wire::Type::End: {
       wire::End e;
-      if (wire::decode(body, e) != wire::Error::Ok) return bad();
+      if (wire::decode(body, e) != wire::Error::Ok) return void(++stats_.drop_malformed);
       auto it = receiving_.find({h.node, e.sid});
       if (it == receiving_.end()) return;
       committer_.flush();
@@ -259,14 +296,22 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
     }
     case wire::Type::DeleteAck: {
       wire::DeleteAck a;
-      if (wire::decode(body, a) != wire::Error::Ok) return bad();
+      if (wire::decode(body, a) != wire::Error::Ok) return void(++stats_.drop_malformed);
       auto it = receiving_.find({h.node, a.sid});
       if (it != receiving_.end()) it->second->on_delete_ack(a, now);
       return;
     }
+    default:
+      return;
+  }
+}
+
+// What receivers answer the sender of a push.
+void Engine::to_sender(const wire::Header& h, std::span<const uint8_t> body, TimePoint now) {
+  switch (h.type) {
     case wire::Type::Report: {
       wire::Report r;
-      if (wire::decode(body, r) != wire::Error::Ok) return bad();
+      if (wire::decode(body, r) != wire::Error::Ok) return void(++stats_.drop_malformed);
       auto it = sending_.find(r.sid);
       if (it == sending_.end()) return void(++stats_.drop_unknown_session);
       it->second->on_report(h.node, r, now);
@@ -274,7 +319,7 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
     }
     case wire::Type::Nack: {
       wire::Nack n;
-      if (wire::decode(body, n) != wire::Error::Ok) return bad();
+      if (wire::decode(body, n) != wire::Error::Ok) return void(++stats_.drop_malformed);
       auto it = sending_.find(n.sid);
       if (it == sending_.end()) return void(++stats_.drop_unknown_session);
       it->second->on_nack(h.node, n, now);
@@ -282,12 +327,14 @@ void Engine::on_packet(std::span<const uint8_t> pkt, Endpoint from, TimePoint no
     }
     case wire::Type::DeleteReport: {
       wire::DeleteReport r;
-      if (wire::decode(body, r) != wire::Error::Ok) return bad();
+      if (wire::decode(body, r) != wire::Error::Ok) return void(++stats_.drop_malformed);
       auto it = sending_.find(r.sid);
       if (it == sending_.end()) return void(++stats_.drop_unknown_session);
       it->second->on_delete_report(h.node, r, now, net_);
       return;
     }
+    default:
+      return;
   }
 }
 

@@ -113,6 +113,13 @@ class Engine {
   // Asks node (at to) to prove it is live now, at most twice a second.
   void challenge(wire::NodeId node, const Endpoint& to, TimePoint now);
   void member_gone(const Member& m, const std::string& why);
+  void drop_undecodable(wire::Error err, std::span<const uint8_t> pkt, Endpoint from,
+                        TimePoint now);
+  bool admitted(const wire::Header& h, std::span<const uint8_t> body, Endpoint from, TimePoint now,
+                Arrival how, const Member*& member);
+  void to_receiver(const wire::Header& h, std::span<const uint8_t> body, Endpoint from,
+                   TimePoint now, const Member* member);
+  void to_sender(const wire::Header& h, std::span<const uint8_t> body, TimePoint now);
   void adapt_rate(TimePoint now);
 
   EngineConfig cfg_;
