@@ -9,58 +9,19 @@
 #include <filesystem>
 #include <vector>
 
+#include "lone_engine.hpp"
 #include "sync/crypto.hpp"
 #include "sync/engine.hpp"
 
 namespace makuo::test {
 namespace {
 
-namespace fs = std::filesystem;
-
-struct Capture final : Transport {
-  struct Sent {
-    Endpoint to;
-    wire::Bytes d;
-  };
-  std::vector<Sent> sent;
-  std::vector<std::pair<uint64_t, uint64_t>> proved;
-  SendStatus send(const Endpoint& to, std::span<const uint8_t> d) override {
-    sent.push_back({to, wire::Bytes(d.begin(), d.end())});
-    return SendStatus::Ok;
-  }
-  Endpoint group() const override { return {0xef000001, 5000}; }
-  void prove(uint64_t node, uint64_t counter) override { proved.push_back({node, counter}); }
-  const Sent* last(wire::Type t) const {
-    for (auto it = sent.rbegin(); it != sent.rend(); ++it) {
-      wire::Header h;
-      if (wire::decode_header(it->d, h) == wire::Error::Ok && h.type == t) return &*it;
-    }
-    return nullptr;
-  }
-};
-
 constexpr wire::NodeId kPeer = 0x5e;
 const Endpoint kPeerAt{0x0a000005, 40000};
 
-class Admission : public ::testing::Test {
+class Admission : public LoneEngine {
  protected:
-  void SetUp() override {
-    base_ = fs::temp_directory_path() / ("makuo-admit-" + std::to_string(getpid()));
-    fs::create_directories(base_);
-    fd_ = open(base_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    EngineConfig c;
-    c.name = "rx";
-    c.version = "test";
-    c.recv.basefd = fd_;
-    c.recv.base_path = base_.string();
-    engine_ = std::make_unique<Engine>(c, net_, 0x77);
-    engine_->start(now_);
-  }
-  void TearDown() override {
-    engine_.reset();
-    close(fd_);
-    fs::remove_all(base_);
-  }
+  void SetUp() override { open_engine("admit"); }
   wire::Bytes heartbeat() {
     wire::Bytes b;
     wire::encode(b, kPeer, wire::Type::Heartbeat, wire::Announce{"peer", "test"});
@@ -85,12 +46,6 @@ class Admission : public ::testing::Test {
     engine_->on_packet(b, kPeerAt, now_, how);
     engine_->on_timer(now_);
   }
-
-  fs::path base_;
-  int fd_ = -1;
-  Capture net_;
-  TimePoint now_{std::chrono::seconds(100)};
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(Admission, APushFromANonMemberIsRefused) {
@@ -120,7 +75,7 @@ TEST_F(Admission, AnUnprovenSenderIsChallengedAndTakenOnceItAnswers) {
   deliver(heartbeat(), Arrival{true, false, 700});
   EXPECT_EQ(engine_->members().size(), 0u);
   EXPECT_EQ(engine_->stats().drop_unproven, 1u);
-  const Capture::Sent* ch = net_.last(wire::Type::Challenge);
+  const CapturedNet::Sent* ch = net_.last(wire::Type::Challenge);
   ASSERT_NE(ch, nullptr);
   EXPECT_EQ(ch->to, kPeerAt);
   wire::Challenge asked;
@@ -147,7 +102,7 @@ TEST_F(Admission, AnUnprovenSenderIsChallengedAndTakenOnceItAnswers) {
   b.clear();
   wire::encode(b, kPeer, asked);
   deliver(b, Arrival{false, false, 704});
-  const Capture::Sent* resp = net_.last(wire::Type::Response);
+  const CapturedNet::Sent* resp = net_.last(wire::Type::Response);
   ASSERT_NE(resp, nullptr);
   wire::Response answered;
   ASSERT_EQ(wire::decode(std::span(resp->d).subspan(wire::kHeaderSize), answered), wire::Error::Ok);

@@ -9,26 +9,11 @@
 #include <filesystem>
 #include <vector>
 
+#include "lone_engine.hpp"
 #include "sync/engine.hpp"
 
 namespace makuo::test {
 namespace {
-
-namespace fs = std::filesystem;
-
-struct Capture final : Transport {
-  std::vector<wire::ReportItem> reports;
-  SendStatus send(const Endpoint&, std::span<const uint8_t> d) override {
-    wire::Header h;
-    wire::Report r;
-    if (wire::decode_header(d, h) == wire::Error::Ok && h.type == wire::Type::Report &&
-        wire::decode(d.subspan(wire::kHeaderSize), r) == wire::Error::Ok)
-      reports.insert(reports.end(), r.items.begin(), r.items.end());
-    return SendStatus::Ok;
-  }
-  Endpoint group() const override { return {0xef000001, 5000}; }
-  void prove(uint64_t, uint64_t) override {}
-};
 
 constexpr wire::NodeId kPeer = 0x5e;
 const Endpoint kPeerAt{0x0a000005, 40000};
@@ -43,28 +28,13 @@ wire::Entry file(std::string path, uint64_t size) {
   return e;
 }
 
-class RecvMemory : public ::testing::Test {
+class RecvMemory : public LoneEngine {
  protected:
   void start(size_t budget) {
-    base_ = fs::temp_directory_path() / ("makuo-recvmem-" + std::to_string(getpid()));
-    fs::create_directories(base_);
-    fd_ = open(base_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    EngineConfig c;
-    c.name = "rx";
-    c.version = "test";
-    c.recv.basefd = fd_;
-    c.recv.base_path = base_.string();
-    c.recv_memory = budget;
-    engine_ = std::make_unique<Engine>(c, net_, 0x77);
-    engine_->start(now_);
+    open_engine("recvmem", budget);
     wire::Bytes b;
     wire::encode(b, kPeer, wire::Type::Heartbeat, wire::Announce{"peer", "test"});
     deliver(b);
-  }
-  void TearDown() override {
-    engine_.reset();
-    close(fd_);
-    fs::remove_all(base_);
   }
   void deliver(const wire::Bytes& b) {
     engine_->on_packet(b, kPeerAt, now_);
@@ -83,12 +53,6 @@ class RecvMemory : public ::testing::Test {
     deliver(b);
   }
   size_t used() const { return engine_->recv_memory().used(); }
-
-  fs::path base_;
-  int fd_ = -1;
-  Capture net_;
-  TimePoint now_{std::chrono::seconds(100)};
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(RecvMemory, ClaimingFourMillionEntriesCostsWhatArrived) {
@@ -129,7 +93,10 @@ TEST_F(RecvMemory, AFloodOverTheBudgetIsAnsweredEnomemAndGivenBackAtTheEnd) {
     EXPECT_LE(used(), size_t(1) << 20);
   }
   size_t refused = 0, needed = 0;
-  for (auto& r : net_.reports) {
+  std::vector<wire::ReportItem> reports;
+  for (auto& rep : net_.all<wire::Report>(wire::Type::Report))
+    reports.insert(reports.end(), rep.items.begin(), rep.items.end());
+  for (auto& r : reports) {
     refused += r.code == wire::Code::Failed && r.err == ENOMEM;
     needed += r.code == wire::Code::Need;
   }

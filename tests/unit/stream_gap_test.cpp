@@ -10,52 +10,24 @@
 #include <filesystem>
 #include <vector>
 
+#include "lone_engine.hpp"
 #include "sync/engine.hpp"
 
 namespace makuo::test {
 namespace {
-
-namespace fs = std::filesystem;
-
-struct Capture final : Transport {
-  std::vector<wire::Nack> nacks;
-  SendStatus send(const Endpoint&, std::span<const uint8_t> d) override {
-    wire::Header h;
-    wire::Nack n;
-    if (wire::decode_header(d, h) == wire::Error::Ok && h.type == wire::Type::Nack &&
-        wire::decode(d.subspan(wire::kHeaderSize), n) == wire::Error::Ok)
-      nacks.push_back(n);
-    return SendStatus::Ok;
-  }
-  Endpoint group() const override { return {0xef000001, 5000}; }
-};
 
 constexpr wire::NodeId kSender = 0xbad;
 constexpr uint32_t kSid = 5;
 constexpr uint16_t kBlock = 1000;
 const Endpoint kFrom{0x0a0000fe, 1};
 
-class Receiver : public ::testing::Test {
+class Receiver : public LoneEngine {
  protected:
   void SetUp() override {
-    base_ = fs::temp_directory_path() / ("makuo-gap-" + std::to_string(getpid()));
-    fs::create_directories(base_);
-    fd_ = open(base_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    EngineConfig c;
-    c.name = "rx";
-    c.version = "test";
-    c.recv.basefd = fd_;
-    c.recv.base_path = base_.string();
-    engine_ = std::make_unique<Engine>(c, net_, 0x77);
-    engine_->start(now_);
+    open_engine("gap");
     wire::Bytes hb;  // the sender is a member: pushes are taken from members only
     wire::encode(hb, kSender, wire::Type::Heartbeat, wire::Announce{"tx", "test"});
     engine_->on_packet(hb, kFrom, now_);
-  }
-  void TearDown() override {
-    engine_.reset();
-    close(fd_);
-    fs::remove_all(base_);
   }
 
   // Entry 0 is a file of 40 blocks, entry 1 a small one.
@@ -95,19 +67,13 @@ class Receiver : public ::testing::Test {
   // The block ranges of file 0 asked for by NACKs with this poll_seq.
   std::vector<wire::BlockRange> asked(uint32_t poll_seq) const {
     std::vector<wire::BlockRange> r;
-    for (auto& n : net_.nacks) {
+    for (auto& n : net_.all<wire::Nack>(wire::Type::Nack)) {
       if (n.poll_seq != poll_seq) continue;
       for (auto& f : n.files)
         if (f.idx == 0) r.insert(r.end(), f.ranges.begin(), f.ranges.end());
     }
     return r;
   }
-
-  fs::path base_;
-  int fd_ = -1;
-  Capture net_;
-  std::unique_ptr<Engine> engine_;
-  TimePoint now_{std::chrono::seconds(1000)};
 };
 
 using Ranges = std::vector<wire::BlockRange>;
