@@ -49,7 +49,8 @@ Daemon::Daemon(DaemonOptions o) : o_(std::move(o)), hlc_(realtime_ns), level_(o_
     }
   }
   open_base();
-  if (!o_.passfile.empty()) console_cfg_.password = read_password(o_.passfile);
+  std::optional<std::string> password;
+  if (!o_.passfile.empty()) password = read_password(o_.passfile);
   ids_ = resolve_ids(o_);
   open_state();
   for (auto& x : o_.excludes) excludes_.add(x);
@@ -57,7 +58,7 @@ Daemon::Daemon(DaemonOptions o) : o_(std::move(o)), hlc_(realtime_ns), level_(o_
   if (!o_.chroot) notifier_ = std::make_unique<MountNotifier>(state_.path() + "/" + state::kNotify);
   raise_limits(o_.core);
   open_network();
-  console_cfg_ = console_config();
+  console_cfg_ = console_config(std::move(password));
   open_console();
   if (o_.chroot) {
     setenv("TZ", "UTC", 0);
@@ -183,8 +184,9 @@ EngineConfig Daemon::engine_config() {
   return ec;
 }
 
-ctl::ConsoleConfig Daemon::console_config() {
-  ctl::ConsoleConfig cc = std::move(console_cfg_);  // the password, read earlier
+ctl::ConsoleConfig Daemon::console_config(std::optional<std::string> password) {
+  ctl::ConsoleConfig cc;
+  cc.password = std::move(password);
   cc.listen_addr = o_.listen;
   cc.port = o_.port;
   cc.unix_path = o_.unix_path;

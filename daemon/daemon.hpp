@@ -7,6 +7,7 @@
 #pragma once
 #include <boost/asio.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,7 @@ class Daemon {
   TimePoint autopush_round();
   TimePoint catchup_round();
   TimePoint write_metrics();
-  ctl::ConsoleConfig console_config();
+  ctl::ConsoleConfig console_config(std::optional<std::string> password);
   EngineConfig engine_config();
   std::string console_where() const;
 

@@ -32,20 +32,25 @@ void Committer::add(PendingCommit c, TimePoint now) {
 }
 
 void Committer::run(std::vector<PendingCommit>& batch) {
+  // Each commit's directory, looked at once: which file system, which directory.
+  std::vector<std::pair<dev_t, ino_t>> where(batch.size(), {dev_t(-1), ino_t(0)});
+  for (size_t i = 0; i < batch.size(); ++i) {
+    struct stat st;
+    if (fstat(batch[i].dir.get(), &st) == 0) where[i] = {st.st_dev, st.st_ino};
+  }
   // One flush per file system makes every temporary of the batch durable before any of them
   // is exposed (the base may hold mount points of others).
   std::vector<std::pair<dev_t, int>> fs_err;
-  auto fs_of = [&](int dirfd) -> std::pair<dev_t, int>& {
-    struct stat st;
-    dev_t dev = fstat(dirfd, &st) == 0 ? st.st_dev : dev_t(-1);
+  auto synced = [&](dev_t dev, int fd) {
     for (auto& f : fs_err)
-      if (f.first == dev) return f;
-    return fs_err.emplace_back(dev, syncfs(dirfd) == 0 ? 0 : errno);
+      if (f.first == dev) return f.second;
+    return fs_err.emplace_back(dev, syncfs(fd) == 0 ? 0 : errno).second;
   };
-  fs_of(basefd_);
-  for (auto& c : batch) fs_of(c.dir.get());
-  for (auto& c : batch) {
-    int err = fs_of(c.dir.get()).second;
+  if (struct stat bst; fstat(basefd_, &bst) == 0) synced(bst.st_dev, basefd_);
+  for (size_t i = 0; i < batch.size(); ++i) synced(where[i].first, batch[i].dir.get());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    PendingCommit& c = batch[i];
+    int err = synced(where[i].first, c.dir.get());
     struct stat st;
     // Held from before the checks until after the rename. A write through a makuofs mount takes
     // a shared lock and then checks that its file is still linked (fs/passthrough.cpp,
@@ -94,14 +99,13 @@ void Committer::run(std::vector<PendingCommit>& batch) {
   }
   // The renames are durable before anyone hears they are done.
   std::vector<std::pair<std::pair<dev_t, ino_t>, int>> dir_err;
-  for (auto& c : batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    PendingCommit& c = batch[i];
     if (c.err) continue;
-    struct stat st;
-    if (fstat(c.dir.get(), &st) != 0) continue;
-    std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
-    auto it = std::find_if(dir_err.begin(), dir_err.end(), [&](auto& d) { return d.first == id; });
+    auto it =
+        std::find_if(dir_err.begin(), dir_err.end(), [&](auto& d) { return d.first == where[i]; });
     if (it == dir_err.end())
-      it = dir_err.insert(dir_err.end(), {id, fsync(c.dir.get()) == 0 ? 0 : errno});
+      it = dir_err.insert(dir_err.end(), {where[i], fsync(c.dir.get()) == 0 ? 0 : errno});
     c.err = it->second;
   }
 }
